@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class DevpilotConfig(AppConfig):
+    name = "devpilot"
+    verbose_name = "Devpilot"

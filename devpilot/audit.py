@@ -1,0 +1,37 @@
+"""The audit log: who did what, when, from where. Never a secret value or token."""
+
+from devpilot.models import AuditEvent
+
+
+def client_ip(request):
+    return request.META.get("REMOTE_ADDR") if request is not None else None
+
+
+def record(workspace, action, *, request=None, actor=None, target=None, target_label="", **data):
+    """Record `action` (e.g. "secret.created") on `target` in `workspace`.
+
+    The actor is the request's user or API token unless given explicitly
+    (background tasks pass actor=None and are shown as "Devpilot").
+    """
+    token = getattr(request, "api_token", None) if request is not None else None
+    if actor is None and request is not None and getattr(request, "user", None) is not None:
+        actor = request.user if request.user.is_authenticated else None
+    if token is not None:
+        actor_label = f"API token {token.name}"
+    elif actor is not None:
+        actor_label = actor.email
+    else:
+        actor_label = "Devpilot"
+    return AuditEvent.objects.create(
+        workspace=workspace,
+        actor=actor,
+        actor_token=token,
+        actor_label=actor_label,
+        action=action,
+        target_type=target._meta.model_name if target is not None else "",
+        target_id=str(target.pk) if target is not None else "",
+        target_label=target_label or (str(target) if target is not None else ""),
+        data=data,
+        ip_address=client_ip(request),
+        user_agent=(request.META.get("HTTP_USER_AGENT", "")[:300] if request is not None else ""),
+    )

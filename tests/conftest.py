@@ -1,0 +1,158 @@
+"""Fixtures shared by every test: people, workspaces, API clients and a browser."""
+
+import os
+
+import pytest
+from django.test import Client
+
+from devpilot.models import Membership, Role, User
+from devpilot.tokens import create_api_token
+from devpilot.workspaces import create_workspace
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+@pytest.fixture
+def make_user(db):
+    def make(email="owner@example.com", password=PASSWORD, **extra):
+        return User.objects.create_user(email=email, password=password, **extra)
+
+    return make
+
+
+@pytest.fixture
+def owner(make_user):
+    return make_user("owner@example.com")
+
+
+@pytest.fixture
+def workspace(owner):
+    return create_workspace(owner, "Acme")
+
+
+@pytest.fixture
+def make_member(make_user):
+    """make_member(workspace, role) -> a user holding `role` in `workspace`."""
+
+    def make(workspace, role=Role.MEMBER, email=None):
+        user = make_user(email or f"{role}-{workspace.slug}@example.com")
+        Membership.objects.create(workspace=workspace, user=user, role=role)
+        return user
+
+    return make
+
+
+@pytest.fixture
+def client_for():
+    """client_for(user) -> a Django test client logged in as `user`."""
+
+    def make(user):
+        client = Client()
+        client.force_login(user)
+        return client
+
+    return make
+
+
+class ApiClient:
+    """A test client that sends a workspace API token and JSON bodies."""
+
+    def __init__(self, token):
+        self.token = token
+        self.client = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+
+    def _send(self, method, path, data=None, **extra):
+        kwargs = {"content_type": "application/json"} if data is not None else {}
+        return getattr(self.client, method)(path, data, **kwargs, **extra) if data is not None else getattr(
+            self.client, method
+        )(path, **extra)
+
+    def get(self, path, params=None, **extra):
+        return self.client.get(path, params or {}, **extra)
+
+    def post(self, path, data=None, **extra):
+        return self._send("post", path, data if data is not None else {}, **extra)
+
+    def patch(self, path, data=None, **extra):
+        return self._send("patch", path, data if data is not None else {}, **extra)
+
+    def delete(self, path, **extra):
+        return self.client.delete(path, **extra)
+
+
+@pytest.fixture
+def api_client_for():
+    """api_client_for(workspace, role=admin) -> ApiClient holding a fresh token."""
+
+    def make(workspace, role=Role.ADMIN):
+        _, plaintext = create_api_token(workspace, f"{role} token", role=role)
+        return ApiClient(plaintext)
+
+    return make
+
+
+@pytest.fixture
+def api(workspace, api_client_for):
+    return api_client_for(workspace)
+
+
+# --- Browser -----------------------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing: .ci/run must apt-get install chromium.")
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install -y chromium).")
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+        )
+        yield browser
+        browser.close()
+
+
+class ConsoleErrors(list):
+    def check(self):
+        assert not self, f"Browser console errors: {list(self)}"
+
+
+@pytest.fixture
+def new_page(browser, live_server):
+    """new_page() -> a fresh browser context's page; any console error fails the test."""
+    contexts = []
+    errors = ConsoleErrors()
+
+    def make():
+        context = browser.new_context(base_url=live_server.url)
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        page = context.new_page()
+        page.on("console", lambda msg: msg.type == "error" and errors.append(msg.text))
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()
+    errors.check()
+
+
+@pytest.fixture
+def page(new_page):
+    return new_page()
+
+
+def log_in(page, email, password=PASSWORD):
+    page.goto("/accounts/login/")
+    page.fill("input[name=username]", email)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
