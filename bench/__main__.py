@@ -1,0 +1,19 @@
+"""Run every benchmark: python -m bench [name ...]"""
+
+import importlib
+import pkgutil
+import sys
+from pathlib import Path
+
+from bench.common import setup_django
+
+
+def main(names):
+    setup_django()
+    available = sorted(m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)]) if m.name not in ("common", "__main__"))
+    for name in names or available:
+        importlib.import_module(f"bench.{name}").main()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
