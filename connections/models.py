@@ -39,3 +39,8 @@ class Connection(models.Model):
 
     def __str__(self):
         return self.name
+
+    def client(self):
+        from connections.digitalocean import DigitalOceanClient
+
+        return DigitalOceanClient.for_connection(self)
