@@ -156,3 +156,21 @@ def log_in(page, email, password=PASSWORD):
     page.fill("input[name=username]", email)
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
+
+
+# --- PostgreSQL-only tests ------------------------------------------------------------------
+
+
+@pytest.fixture
+def requires_postgres(django_db_blocker):
+    """Use in tests that only mean something on PostgreSQL (row locks, real concurrency).
+
+    In CI (CI=true) a missing PostgreSQL fails loudly; elsewhere the test is skipped.
+    """
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        message = "needs PostgreSQL: set DATABASE_URL=postgres://postgres@127.0.0.1:5432/test"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
