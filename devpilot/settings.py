@@ -113,10 +113,10 @@ STORAGES = {
 }
 
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Devpilot <devpilot@localhost>")
-# EMAIL_URL (e.g. smtp+tls://user:password@smtp.example.com:587) sends real mail;
-# without it, mail is printed on the console.
-if env("EMAIL_URL", default=""):
-    _email = env.email_url("EMAIL_URL")
+# EMAIL_URL (e.g. smtp+tls://user:password@smtp.example.com:587) says where mail goes.
+# Without it: printed on the console in DEBUG, the local SMTP server otherwise.
+if env("EMAIL_URL", default="") or not DEBUG:
+    _email = env.email_url("EMAIL_URL", default="smtp://localhost:25")
     MAILERS = {
         "default": {
             "BACKEND": _email["EMAIL_BACKEND"],
