@@ -2,7 +2,7 @@ from devpilot.permissions import permissions_of
 
 
 def workspace(request):
-    """The current workspace, the user's role in it and the permissions that role holds."""
+    """The current workspace, the user's role and permissions, and the switcher's list."""
     membership = getattr(request, "membership", None)
     if membership is None:
         return {}
@@ -10,4 +10,5 @@ def workspace(request):
         "workspace": membership.workspace,
         "membership": membership,
         "workspace_perms": permissions_of(membership.role),
+        "switcher_memberships": membership.user.memberships.select_related("workspace").order_by("workspace__name"),
     }

@@ -250,3 +250,13 @@ class SecretVersion(models.Model):
 
     def __str__(self):
         return f"{self.secret_id} v{self.version}"
+
+
+class WorkerHeartbeat(models.Model):
+    """Written by a scheduled task every minute: proof that a django-q2 worker is alive."""
+
+    name = models.CharField(max_length=100, unique=True)
+    seen_at = models.DateTimeField()
+
+    def __str__(self):
+        return f"{self.name} at {self.seen_at:%Y-%m-%d %H:%M:%S}"

@@ -19,3 +19,11 @@ def create_api_token(workspace, name, *, role=Role.ADMIN, created_by=None, expir
         expires_at=expires_at,
     )
     return token, plaintext
+
+
+def revoke_api_token(token):
+    from django.utils import timezone
+
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])

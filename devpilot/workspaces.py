@@ -27,3 +27,8 @@ def create_workspace(owner, name: str) -> Workspace:
         )
         Folder.objects.create(workspace=workspace, environment=environment, path="/")
     return workspace
+
+
+def delete_workspace(workspace):
+    """Delete a workspace and everything in it. Droplets at DigitalOcean are left alone."""
+    workspace.delete()

@@ -1,0 +1,20 @@
+"""Recurring tasks. Each app lists its own here; `manage.py setup_schedules` installs them.
+
+Kept as data, so installing is idempotent and a changed interval is applied on the next run.
+"""
+
+SCHEDULES = [
+    # (task function path, minutes between runs)
+    ("devpilot.tasks.heartbeat", 1),
+]
+
+
+def install():
+    from django_q.models import Schedule
+
+    for func, minutes in SCHEDULES:
+        Schedule.objects.update_or_create(
+            name=func,
+            defaults={"func": func, "schedule_type": Schedule.MINUTES, "minutes": minutes, "repeats": -1},
+        )
+    return len(SCHEDULES)

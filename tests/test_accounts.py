@@ -1,0 +1,75 @@
+import re
+
+from django.core import mail
+
+from devpilot.models import AuditEvent, Membership, Role, User, Workspace
+from tests.conftest import PASSWORD
+
+
+def test_signing_up_creates_the_first_workspace_and_lands_on_it(client, db):
+    response = client.post("/accounts/signup/", {
+        "email": "Ada@Example.com", "password1": PASSWORD, "password2": PASSWORD, "workspace_name": "Analytical",
+    })
+    workspace = Workspace.objects.get(name="Analytical")
+    assert response.status_code == 302
+    assert response.url == f"/w/{workspace.slug}/"
+    user = User.objects.get()
+    assert user.email == "ada@example.com"
+    assert Membership.objects.get(user=user).role == Role.OWNER
+    assert [e.slug for e in workspace.environments.all()] == ["dev", "staging", "prod"]
+    assert all(e.folders.filter(path="/").exists() for e in workspace.environments.all())
+    assert AuditEvent.objects.filter(workspace=workspace, action="workspace.created").exists()
+
+
+def test_sign_up_rejects_weak_passwords_and_taken_emails(client, owner):
+    weak = client.post("/accounts/signup/", {"email": "new@example.com", "password1": "123", "password2": "123"})
+    assert "too short" in weak.content.decode()
+    taken = client.post("/accounts/signup/", {
+        "email": "OWNER@example.com", "password1": PASSWORD, "password2": PASSWORD,
+    })
+    assert "already exists" in taken.content.decode()
+    assert User.objects.count() == 1
+
+
+def test_log_in_and_out(client, owner, workspace):
+    response = client.post("/accounts/login/", {"username": owner.email, "password": PASSWORD})
+    assert response.status_code == 302
+    assert client.get("/", follow=True).redirect_chain[-1][0] == f"/w/{workspace.slug}/"
+    client.post("/accounts/logout/")
+    assert client.get(f"/w/{workspace.slug}/").status_code == 302
+
+
+def test_wrong_password_is_refused(client, owner):
+    response = client.post("/accounts/login/", {"username": owner.email, "password": "nope"})
+    assert response.status_code == 200
+    assert "correct email" in response.content.decode().lower()
+
+
+def test_password_reset_by_email(client, owner):
+    client.post("/accounts/password-reset/", {"email": owner.email})
+    assert len(mail.outbox) == 1
+    link = re.search(r"http://\S+/accounts/reset/\S+/", mail.outbox[0].body).group(0)
+    form_url = client.get(link).url  # Django swaps the token for a session marker
+    response = client.post(form_url, {"new_password1": "a-brand-new-passphrase", "new_password2": "a-brand-new-passphrase"})
+    assert response.status_code == 302
+    owner.refresh_from_db()
+    assert owner.check_password("a-brand-new-passphrase")
+
+
+def test_creating_and_switching_workspaces(client_for, owner, workspace):
+    client = client_for(owner)
+    response = client.post("/workspaces/new/", {"name": "Second"})
+    second = Workspace.objects.get(name="Second")
+    assert response.url == f"/w/{second.slug}/"
+    page = client.get(f"/w/{workspace.slug}/").content.decode()
+    assert f'href="/w/{second.slug}/"' in page  # the switcher lists both
+    assert client.get("/").url == f"/w/{workspace.slug}/"  # the last one visited is current
+
+
+def test_only_owners_delete_a_workspace_after_typing_its_name(client_for, owner, workspace, make_member):
+    admin = make_member(workspace, Role.ADMIN)
+    assert client_for(admin).post(f"/w/{workspace.slug}/settings/", {"action": "delete", "confirm": "Acme"}).status_code == 403
+    wrong = client_for(owner).post(f"/w/{workspace.slug}/settings/", {"action": "delete", "confirm": "acme"})
+    assert "does not match" in wrong.content.decode()
+    client_for(owner).post(f"/w/{workspace.slug}/settings/", {"action": "delete", "confirm": "Acme"})
+    assert not Workspace.objects.filter(pk=workspace.pk).exists()
