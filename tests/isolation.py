@@ -16,3 +16,29 @@ def factory(*kwarg_names):
         return fn
 
     return register
+
+
+# --- Core --------------------------------------------------------------------------------
+
+
+@factory("membership_id")
+def a_membership(workspace, owner):
+    from devpilot.models import Membership, Role, User
+
+    user = User.objects.create_user(email=f"member-{workspace.slug}@example.com", password="x")
+    return Membership.objects.create(workspace=workspace, user=user, role=Role.MEMBER)
+
+
+@factory("invitation_id")
+def an_invitation(workspace, owner):
+    from devpilot import members
+
+    invitation, _ = members.invite(owner.memberships.get(workspace=workspace), "invitee@example.com", "member")
+    return invitation
+
+
+@factory("token_id")
+def an_api_token(workspace, owner):
+    from devpilot.tokens import create_api_token
+
+    return create_api_token(workspace, "isolation")[0]

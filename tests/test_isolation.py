@@ -1,0 +1,104 @@
+"""Nobody sees another workspace's data.
+
+Generated from the URL conf: every workspace page and every API endpoint, with the ids of
+objects in workspace A, requested by a member of workspace B, by B's API token, and
+anonymously. New URLs are covered automatically; a new id kwarg needs a factory in
+tests/isolation.py.
+"""
+
+import re
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from devpilot.models import Role
+from devpilot.tokens import create_api_token
+from devpilot.workspaces import create_workspace
+from tests.conftest import ApiClient
+from tests.isolation import FACTORIES
+
+KWARG = re.compile(r"<(?:(?P<converter>\w+):)?(?P<name>\w+)>")
+
+
+def routes(resolver=None, prefix=""):
+    for entry in (resolver or get_resolver()).url_patterns:
+        route = prefix + str(entry.pattern)
+        if isinstance(entry, URLResolver):
+            yield from routes(entry, route)
+        elif isinstance(entry, URLPattern):
+            yield route
+
+
+def workspace_routes():
+    return sorted({r for r in routes() if r.startswith("w/<slug:ws>/")})
+
+
+def api_routes():
+    return sorted({r for r in routes() if r.startswith("api/")})
+
+
+def build(route, values):
+    return "/" + KWARG.sub(lambda m: str(values[m.group("name")]), route)
+
+
+@pytest.fixture
+def two_workspaces(owner, workspace, make_user):
+    stranger = make_user("stranger@example.com")
+    other = create_workspace(stranger, "Other")
+    return workspace, owner, other, stranger
+
+
+def object_ids(route, workspace, owner):
+    ids = {}
+    for match in KWARG.finditer(route):
+        name = match.group("name")
+        if name == "ws":
+            continue
+        assert name in FACTORIES, f"{route}: register a factory for <{name}> in tests/isolation.py"
+        ids[name] = FACTORIES[name](workspace, owner).pk
+    return ids
+
+
+def test_the_walk_covers_the_project():
+    assert "w/<slug:ws>/settings/members/" in workspace_routes()
+    assert "api/v1/workspaces" in api_routes()
+
+
+@pytest.mark.parametrize("route", workspace_routes())
+def test_workspace_pages_are_hidden_from_other_workspaces(route, two_workspaces, client_for, client):
+    workspace, owner, other, stranger = two_workspaces
+    ids = object_ids(route, workspace, owner)
+    own_url = build(route, {"ws": workspace.slug, **ids})
+    as_stranger = client_for(stranger)
+    assert as_stranger.get(own_url).status_code in (404, 405), own_url
+    assert as_stranger.post(own_url).status_code == 404, own_url
+    if ids:
+        # The stranger's own workspace in the URL, with A's object ids.
+        crossed = build(route, {"ws": other.slug, **ids})
+        assert as_stranger.get(crossed).status_code in (404, 405), crossed
+        assert as_stranger.post(crossed).status_code in (404, 403), crossed
+    anonymous_get = client.get(own_url)
+    assert anonymous_get.status_code in (302, 405) and "/accounts/login/" in anonymous_get.get("Location", "/accounts/login/")
+    anonymous_post = client.post(own_url)
+    assert anonymous_post.status_code == 302 and "/accounts/login/" in anonymous_post["Location"]
+
+
+@pytest.mark.parametrize("route", api_routes())
+def test_api_endpoints_are_hidden_from_other_workspaces(route, two_workspaces, client):
+    workspace, owner, other, _ = two_workspaces
+    ids = object_ids(route, workspace, owner)
+    url = build(route, ids)
+    _, token = create_api_token(other, "other", role=Role.OWNER)
+    foreign = ApiClient(token)
+    statuses = {}
+    for method in ("get", "post", "patch", "delete"):
+        response = getattr(foreign, method)(url)
+        statuses[method] = response.status_code
+        assert response["Content-Type"] == "application/json"
+        body = response.content.decode()
+        for value in ids.values():
+            assert str(value) not in body or response.status_code in (404, 405), (method, url, body)
+        assert client.generic(method.upper(), url).status_code in (401, 405)
+    if ids:
+        assert 404 in statuses.values(), (url, statuses)
+    assert 200 not in statuses.values() or not ids, (url, statuses)
