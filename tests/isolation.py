@@ -1,7 +1,7 @@
 """Objects for the isolation test: one factory per uuid URL kwarg.
 
 Each factory takes a workspace (and its owner) and returns an object of that workspace
-whose pk fills the kwarg. tests/test_isolation.py walks every workspace URL with ids of
+whose pk fills the kwarg (or the plain value to use, for slugs and names). tests/test_isolation.py walks every workspace URL with ids of
 workspace A as a member of workspace B and as an anonymous user; a uuid kwarg without a
 factory here fails that test, so every new URL is covered.
 """
@@ -42,3 +42,42 @@ def an_api_token(workspace, owner):
     from devpilot.tokens import create_api_token
 
     return create_api_token(workspace, "isolation")[0]
+
+
+# --- Secrets -----------------------------------------------------------------------------
+
+
+@factory("secret_id")
+def a_secret(workspace, owner):
+    from devpilot import secrets
+
+    env = workspace.environments.get(slug="dev")
+    existing = env.secrets.filter(key="ISOLATED_SECRET").first()
+    return existing or secrets.create_secret(env, "/", "ISOLATED_SECRET", "isolated-value")
+
+
+@factory("secret_name")
+def a_secret_name(workspace, owner):
+    return a_secret(workspace, owner).key
+
+
+@factory("env")
+def an_environment_slug(workspace, owner):
+    return "dev"
+
+
+@factory("version_id")
+def a_secret_version(workspace, owner):
+    return a_secret(workspace, owner).versions.get()
+
+
+@factory("folder_id")
+def a_folder(workspace, owner):
+    from devpilot import secrets
+
+    return secrets.create_folder(workspace.environments.get(slug="dev"), "/", "isolated")
+
+
+@factory("environment_id")
+def an_environment(workspace, owner):
+    return workspace.environments.get(slug="staging")
