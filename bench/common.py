@@ -40,12 +40,15 @@ def setup_django():
 
 @contextmanager
 def count_queries():
-    """with count_queries() as queries: ...; len(queries) is the number of SQL queries."""
-    from django.db import connection
+    """with count_queries() as queries: ...; afterwards len(queries) is the number of SQL queries."""
+    from django.db import connection, reset_queries
     from django.test.utils import CaptureQueriesContext
 
+    reset_queries()  # the test client resets the log at each request start: begin from zero
+    captured = []
     with CaptureQueriesContext(connection) as ctx:
-        yield ctx.captured_queries
+        yield captured
+    captured.extend(ctx.captured_queries)  # now, before a later request resets the log
 
 
 def median_time(fn, repeat=5):

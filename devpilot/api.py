@@ -96,7 +96,7 @@ def api_view(permission="workspace.read", methods=("GET",)):
                 request.role = api_token.role
                 if not can(api_token.role, permission):
                     raise ApiError(403, f"This token's role ({api_token.role}) does not allow this.")
-                request.json = parse_json(request) if request.method in ("POST", "PUT", "PATCH") else {}
+                request.json = parse_json(request) if request.method in ("POST", "PUT", "PATCH", "DELETE") else {}
                 return view(request, *args, **kwargs)
             except ApiError as e:
                 return error_response(e.status, e.message, e.details)

@@ -23,6 +23,10 @@ class ImportForm(forms.Form):
         initial="skip", widget=forms.RadioSelect, coerce=lambda v: v == "overwrite", label="Existing keys",
     )
 
+    def clean_text(self):
+        # Browsers send textarea line breaks as CRLF; values keep the file's own LF.
+        return self.cleaned_data["text"].replace("\r\n", "\n")
+
 
 class FolderForm(forms.Form):
     name = forms.CharField(max_length=100, label="Folder name")

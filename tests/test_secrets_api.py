@@ -1,0 +1,72 @@
+import pytest
+
+from devpilot import secrets
+from devpilot.models import Role
+
+
+@pytest.fixture
+def dev(workspace):
+    env = workspace.environments.get(slug="dev")
+    secrets.create_folder(env, "/", "app-secrets")
+    return env
+
+
+def params(workspace, path="/app-secrets"):
+    return {"workspaceId": str(workspace.pk), "environment": "dev", "secretPath": path}
+
+
+def test_create_read_update_delete_like_infisical(api, workspace, dev):
+    body = {**params(workspace), "secretValue": "s3cr3t", "secretComment": "db"}
+    created = api.post("/api/v3/secrets/raw/DB_PASSWORD", body)
+    assert created.status_code == 200, created.json()
+    assert created.json()["secret"]["secretKey"] == "DB_PASSWORD"
+    assert created.json()["secret"]["secretPath"] == "/app-secrets"
+    read = api.get("/api/v3/secrets/raw/DB_PASSWORD", params(workspace))
+    assert read.json()["secret"]["secretValue"] == "s3cr3t"
+    updated = api.patch("/api/v3/secrets/raw/DB_PASSWORD", {**params(workspace), "secretValue": "new"})
+    assert updated.json()["secret"]["version"] == 2
+    listed = api.get("/api/v3/secrets/raw", params(workspace))
+    assert [(s["secretKey"], s["secretValue"]) for s in listed.json()["secrets"]] == [("DB_PASSWORD", "new")]
+    deleted = api.delete("/api/v3/secrets/raw/DB_PASSWORD", data=None, QUERY_STRING="")
+    assert deleted.status_code == 400  # the workspace must be named
+    deleted = api.client.delete("/api/v3/secrets/raw/DB_PASSWORD", params(workspace), content_type="application/json")
+    assert deleted.status_code == 200
+    assert secrets.read_folder(dev, "/app-secrets") == {}
+
+
+def test_viewer_tokens_list_keys_but_never_values(api_client_for, workspace, dev):
+    secrets.create_secret(dev, "/app-secrets", "K", "hidden-value")
+    viewer = api_client_for(workspace, Role.VIEWER)
+    listed = viewer.get("/api/v3/secrets/raw", params(workspace))
+    assert listed.json()["secrets"][0]["secretKey"] == "K"
+    assert "hidden-value" not in listed.content.decode()
+    assert viewer.get("/api/v3/secrets/raw/K", params(workspace)).status_code == 403
+    assert viewer.post("/api/v3/secrets/raw/NEW", {**params(workspace), "secretValue": "x"}).status_code == 403
+
+
+def test_bad_input_is_a_400_with_a_reason(api, workspace, dev):
+    bad_key = api.post("/api/v3/secrets/raw/1BAD", {**params(workspace), "secretValue": "x"})
+    assert bad_key.status_code == 400 and "not a valid key" in bad_key.json()["message"]
+    no_env = api.get("/api/v3/secrets/raw", {"workspaceId": str(workspace.pk)})
+    assert no_env.status_code == 400 and no_env.json()["details"] == {"environment": ["This field is required."]}
+    unknown_path = api.get("/api/v3/secrets/raw", params(workspace, "/nope"))
+    assert unknown_path.status_code == 404
+    stale = api.post("/api/v3/secrets/raw/A", {**params(workspace), "secretValue": "1"})
+    api.patch("/api/v3/secrets/raw/A", {**params(workspace), "secretValue": "2"})
+    conflict = api.patch("/api/v3/secrets/raw/A", {**params(workspace), "secretValue": "3", "version": 1})
+    assert stale.status_code == 200 and conflict.status_code == 409
+
+
+def test_batch_writes_are_all_or_nothing(api, workspace, dev):
+    items = [{"secretKey": f"K{i}", "secretValue": str(i)} for i in range(3)]
+    assert api.post("/api/v3/secrets/batch/raw", {**params(workspace), "secrets": items}).status_code == 200
+    again = api.post("/api/v3/secrets/batch/raw", {**params(workspace), "secrets": items[:1] + [{"secretKey": "NEW", "secretValue": "x"}]})
+    assert again.status_code == 400
+    assert "NEW" not in secrets.read_folder(dev, "/app-secrets")
+    bad = api.patch("/api/v3/secrets/batch/raw", {**params(workspace), "secrets": [{"secretKey": "K0", "secretValue": "a"}, {"secretKey": "K1-", "secretValue": "b"}]})
+    assert bad.status_code == 404
+    patched = api.patch("/api/v3/secrets/batch/raw", {**params(workspace), "secrets": [{"secretKey": "K0", "secretValue": "zero"}]})
+    assert patched.json()["secrets"][0]["secretValue"] == "zero"
+    removed = api.client.delete("/api/v3/secrets/batch/raw", {**params(workspace), "secrets": [{"secretKey": "K1"}, {"secretKey": "K2"}]}, content_type="application/json")
+    assert removed.status_code == 200
+    assert secrets.read_folder(dev, "/app-secrets") == {"K0": "zero"}
