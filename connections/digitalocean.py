@@ -1,0 +1,394 @@
+"""The DigitalOcean API client: the only code in Devpilot that speaks HTTP to DigitalOcean.
+
+Every error becomes a typed exception whose message is ready for the user and never
+contains the token. Reads and idempotent writes are retried on 5xx and connection
+errors; a POST is never retried after a 5xx or a timeout (a Droplet could be created
+twice): callers reconcile instead. Rate-limit headers are remembered per connection in
+the database, so every worker sharing a token paces itself.
+"""
+
+import logging
+import random
+import time
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+
+import requests
+from django.conf import settings
+from django.utils import timezone
+
+logger = logging.getLogger("devpilot.digitalocean")
+
+CONNECT_TIMEOUT = 5
+READ_TIMEOUT = 30
+MAX_ATTEMPTS = 4
+BACKOFF_BASE = 0.5
+BACKOFF_CAP = 8.0
+MAX_PAGES = 100
+PER_PAGE = 200
+# Wait for a rate-limit reset this close; further away, raise so a task can reschedule.
+MAX_RATE_WAIT = 5.0
+# Start pacing when this few requests are left in the window.
+LOW_REMAINING = 10
+
+# Scope DigitalOcean requires per operation, for 403 messages.
+SCOPES = {
+    ("GET", "account"): ("read the account", "account:read"),
+    ("GET", "apps"): ("read apps", "app:read"),
+    ("PUT", "apps"): ("update apps", "app:update"),
+    ("POST", "apps"): ("update apps", "app:update"),
+    ("GET", "droplets"): ("read Droplets", "droplet:read"),
+    ("POST", "droplets"): ("create Droplets", "droplet:create"),
+    ("DELETE", "droplets"): ("delete Droplets", "droplet:delete"),
+    ("GET", "regions"): ("read regions", "regions:read"),
+    ("GET", "sizes"): ("read sizes", "sizes:read"),
+    ("GET", "images"): ("read images", "image:read"),
+    ("GET", "firewalls"): ("read firewalls", "firewall:read"),
+    ("POST", "firewalls"): ("create firewalls", "firewall:create"),
+    ("PUT", "firewalls"): ("update firewalls", "firewall:update"),
+    ("DELETE", "firewalls"): ("delete firewalls", "firewall:delete"),
+    ("GET", "keys"): ("read SSH keys", "ssh_key:read"),
+    ("POST", "keys"): ("add SSH keys", "ssh_key:create"),
+    ("POST", "tags"): ("create tags", "tag:create"),
+    ("GET", "actions"): ("read actions", "actions:read"),
+}
+
+
+class DigitalOceanError(Exception):
+    """Base of every client error. `message` is safe to show to the user."""
+
+    def __init__(self, message, *, status=None, request_id=None, error_id=None):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.request_id = request_id
+        self.error_id = error_id
+
+    def __str__(self):
+        return self.message + (f" (request id {self.request_id})" if self.request_id else "")
+
+
+class InvalidToken(DigitalOceanError):
+    """401: the token is wrong, expired or revoked."""
+
+
+class MissingScope(DigitalOceanError):
+    """403: the token works but lacks the scope this operation needs."""
+
+
+class NotFound(DigitalOceanError):
+    """404."""
+
+
+class Rejected(DigitalOceanError):
+    """400/409/422: DigitalOcean refused the request; its own message says why."""
+
+
+class RateLimited(DigitalOceanError):
+    """429, or the shared budget is exhausted: try again at reset_at."""
+
+    def __init__(self, message, *, reset_at=None, **kwargs):
+        super().__init__(message, **kwargs)
+        self.reset_at = reset_at or timezone.now() + timedelta(seconds=60)
+
+    @property
+    def retry_after(self):
+        return max(0.0, (self.reset_at - timezone.now()).total_seconds())
+
+
+class Unavailable(DigitalOceanError):
+    """5xx, timeout or connection error. `request_sent`: a write may have been applied."""
+
+    def __init__(self, message, *, request_sent=False, **kwargs):
+        super().__init__(message, **kwargs)
+        self.request_sent = request_sent
+
+
+def _resource(path):
+    parts = [p for p in path.split("/") if p and p != "v2"]
+    if parts[:2] == ["account", "keys"]:
+        return "keys"
+    if "actions" in parts:
+        return "actions" if parts[0] == "actions" else "droplets"
+    return parts[0] if parts else ""
+
+
+def _operation(method, path):
+    return SCOPES.get((method, _resource(path)), (f"{method} {path}", None))
+
+
+def _error_body(response):
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _reset_time(response):
+    retry_after = response.headers.get("retry-after")
+    if retry_after and retry_after.strip().isdigit():
+        return timezone.now() + timedelta(seconds=int(retry_after))
+    reset = response.headers.get("ratelimit-reset")
+    if reset and reset.strip().isdigit():
+        return datetime.fromtimestamp(int(reset), tz=UTC)
+    return None
+
+
+def _sleep(seconds):
+    time.sleep(seconds)
+
+
+class RateLimitBook:
+    """The last rate-limit headers seen for one token, shared through the database."""
+
+    def __init__(self, rate_key):
+        self.rate_key = rate_key
+
+    def _model(self):
+        from connections.models import RateLimitState
+
+        return RateLimitState
+
+    def record(self, response):
+        if not self.rate_key:
+            return
+        remaining = response.headers.get("ratelimit-remaining")
+        reset = response.headers.get("ratelimit-reset")
+        if not (remaining and remaining.isdigit() and reset and reset.isdigit()):
+            return
+        self._model().objects.update_or_create(
+            rate_key=self.rate_key,
+            defaults={"remaining": int(remaining), "reset_at": datetime.fromtimestamp(int(reset), tz=UTC)},
+        )
+
+    def exhaust(self, reset_at):
+        if self.rate_key:
+            self._model().objects.update_or_create(rate_key=self.rate_key, defaults={"remaining": 0, "reset_at": reset_at})
+
+    def wait_turn(self):
+        """Before a request: when the shared budget is nearly spent, wait for the reset or give up."""
+        if not self.rate_key:
+            return
+        state = self._model().objects.filter(rate_key=self.rate_key).first()
+        if state is None or state.remaining > LOW_REMAINING:
+            return
+        now = timezone.now()
+        if state.reset_at <= now:
+            return
+        wait = (state.reset_at - now).total_seconds()
+        if state.remaining > 0 and wait <= MAX_RATE_WAIT * 2:
+            # Spread the few requests left over the rest of the window.
+            _sleep(wait / (state.remaining + 1))
+            return
+        if wait <= MAX_RATE_WAIT:
+            _sleep(wait)
+            return
+        raise RateLimited(
+            f"DigitalOcean's rate limit for this token is used up until {state.reset_at:%H:%M:%S} UTC.",
+            reset_at=state.reset_at, status=429,
+        )
+
+
+class DigitalOceanClient:
+    def __init__(self, token, *, rate_key=None, base_url=None):
+        self._token = token
+        self._base_url = base_url
+        self.rate_book = RateLimitBook(rate_key)
+        self.session = requests.Session()
+        self.session.headers.update({
+            "Authorization": f"Bearer {token}",
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "User-Agent": f"Devpilot/{settings.VERSION} (+{settings.DEVPILOT_PUBLIC_URL})",
+        })
+        self.calls = []
+
+    def __repr__(self):
+        return f"<DigitalOceanClient {self.base_url}>"  # never the token
+
+    @classmethod
+    def for_connection(cls, connection):
+        return cls(connection.token, rate_key=str(connection.pk))
+
+    @property
+    def base_url(self):
+        return (self._base_url or settings.DIGITALOCEAN_API_URL).rstrip("/")
+
+    # --- The one HTTP choke point --------------------------------------------------------
+
+    def request(self, method, path, *, params=None, json=None):
+        url = path if path.startswith("http") else self.base_url + path
+        retriable = method in ("GET", "PUT", "DELETE", "HEAD")
+        attempt = 0
+        while True:
+            attempt += 1
+            self.rate_book.wait_turn()
+            started = time.monotonic()
+            try:
+                response = self.session.request(
+                    method, url, params=params, json=json, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT)
+                )
+            except (requests.ConnectionError, requests.Timeout) as e:
+                sent = not isinstance(e, requests.ConnectTimeout)
+                self._log(method, url, "error", started, None)
+                self.calls.append((method, urlsplit(url).path, None))
+                error = Unavailable(
+                    "DigitalOcean did not answer in time." if isinstance(e, requests.Timeout)
+                    else "DigitalOcean could not be reached.",
+                    request_sent=sent and method not in ("GET", "HEAD"),
+                )
+                if retriable and attempt < MAX_ATTEMPTS:
+                    _sleep(self._backoff(attempt))
+                    continue
+                raise error from None
+            request_id = response.headers.get("x-request-id")
+            self._log(method, url, response.status_code, started, request_id)
+            self.calls.append((method, urlsplit(url).path, response.status_code))
+            self.rate_book.record(response)
+            if response.status_code < 400:
+                return response.json() if response.content else None
+            error = self._error(method, urlsplit(url).path, response)
+            if isinstance(error, RateLimited):
+                self.rate_book.exhaust(error.reset_at)
+                if error.retry_after <= MAX_RATE_WAIT and attempt < MAX_ATTEMPTS:
+                    _sleep(error.retry_after + random.uniform(0, 0.25))
+                    continue
+                raise error
+            if isinstance(error, Unavailable) and retriable and attempt < MAX_ATTEMPTS:
+                _sleep(self._backoff(attempt))
+                continue
+            raise error
+
+    def _backoff(self, attempt):
+        return random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1)))
+
+    def _log(self, method, url, status, started, request_id):
+        logger.info(
+            "digitalocean %s %s %s %.0fms request_id=%s",
+            method, urlsplit(url).path, status, (time.monotonic() - started) * 1000, request_id or "-",
+        )
+
+    def _error(self, method, path, response):
+        body = _error_body(response)
+        request_id = body.get("request_id") or response.headers.get("x-request-id")
+        status = response.status_code
+        do_message = body.get("message") or "; ".join(body.get("messages") or []) or ""
+        kwargs = {"status": status, "request_id": request_id, "error_id": body.get("id") or body.get("error")}
+        if status == 401:
+            return InvalidToken(
+                "DigitalOcean rejected the token: it is wrong, expired or revoked. "
+                "Check it under API > Personal access tokens in DigitalOcean.", **kwargs)
+        if status == 403:
+            operation, scope = _operation(method, path)
+            needs = f" It needs the {scope} scope." if scope else ""
+            return MissingScope(f"This token is not allowed to {operation}.{needs}", **kwargs)
+        if status == 404:
+            return NotFound(do_message or f"DigitalOcean has no such resource ({path}).", **kwargs)
+        if status == 429:
+            reset_at = _reset_time(response)
+            when = f" until {reset_at:%H:%M:%S} UTC" if reset_at else ""
+            return RateLimited(f"DigitalOcean's rate limit for this token is exceeded{when}.", reset_at=reset_at, **kwargs)
+        if status >= 500:
+            return Unavailable(f"DigitalOcean had an error ({status}). Try again shortly.",
+                               request_sent=method not in ("GET", "HEAD"), **kwargs)
+        return Rejected(f"DigitalOcean refused the request: {do_message or response.reason}", **kwargs)
+
+    # --- Generic helpers -------------------------------------------------------------------
+
+    def get(self, path, params=None):
+        return self.request("GET", path, params=params)
+
+    def post(self, path, json=None):
+        return self.request("POST", path, json=json or {})
+
+    def put(self, path, json=None):
+        return self.request("PUT", path, json=json or {})
+
+    def delete(self, path, params=None):
+        return self.request("DELETE", path, params=params)
+
+    def paginate(self, path, key, params=None, max_pages=MAX_PAGES):
+        """Every item of a list endpoint: per_page=200, following next links on our origin only."""
+        items = []
+        origin = urlsplit(self.base_url)[:2]
+        url, query = path, {**(params or {}), "per_page": PER_PAGE}
+        for _ in range(max_pages):
+            page = self.get(url, params=query) or {}
+            items.extend(page.get(key) or [])
+            next_url = ((page.get("links") or {}).get("pages") or {}).get("next")
+            if not next_url:
+                return items
+            if urlsplit(next_url)[:2] != origin:
+                logger.warning("digitalocean ignored a next link to another origin: %s", urlsplit(next_url).netloc)
+                return items
+            url, query = next_url, None
+        raise Rejected(f"DigitalOcean returned more than {max_pages} pages of {key}; stopped there.")
+
+    # --- Typed operations --------------------------------------------------------------------
+
+    def get_account(self):
+        return self.get("/v2/account")["account"]
+
+    def list_apps(self):
+        return self.paginate("/v2/apps", "apps")
+
+    def get_app(self, app_id):
+        return self.get(f"/v2/apps/{app_id}")["app"]
+
+    def update_app(self, app_id, spec):
+        return self.put(f"/v2/apps/{app_id}", {"spec": spec})["app"]
+
+    def list_regions(self):
+        return self.paginate("/v2/regions", "regions")
+
+    def list_sizes(self):
+        return self.paginate("/v2/sizes", "sizes")
+
+    def list_images(self, type="distribution"):
+        return self.paginate("/v2/images", "images", {"type": type})
+
+    def list_ssh_keys(self):
+        return self.paginate("/v2/account/keys", "ssh_keys")
+
+    def get_ssh_key(self, id_or_fingerprint):
+        return self.get(f"/v2/account/keys/{id_or_fingerprint}")["ssh_key"]
+
+    def create_ssh_key(self, name, public_key):
+        return self.post("/v2/account/keys", {"name": name, "public_key": public_key})["ssh_key"]
+
+    def list_droplets(self, tag_name=None):
+        return self.paginate("/v2/droplets", "droplets", {"tag_name": tag_name} if tag_name else None)
+
+    def get_droplet(self, droplet_id):
+        return self.get(f"/v2/droplets/{droplet_id}")["droplet"]
+
+    def create_droplet(self, **body):
+        return self.post("/v2/droplets", body)["droplet"]
+
+    def delete_droplet(self, droplet_id):
+        self.delete(f"/v2/droplets/{droplet_id}")
+
+    def droplet_action(self, droplet_id, type, **params):
+        return self.post(f"/v2/droplets/{droplet_id}/actions", {"type": type, **params})["action"]
+
+    def get_action(self, action_id):
+        return self.get(f"/v2/actions/{action_id}")["action"]
+
+    def list_firewalls(self):
+        return self.paginate("/v2/firewalls", "firewalls")
+
+    def get_firewall(self, firewall_id):
+        return self.get(f"/v2/firewalls/{firewall_id}")["firewall"]
+
+    def create_firewall(self, **body):
+        return self.post("/v2/firewalls", body)["firewall"]
+
+    def delete_firewall(self, firewall_id):
+        self.delete(f"/v2/firewalls/{firewall_id}")
+
+    def add_droplets_to_firewall(self, firewall_id, droplet_ids):
+        self.post(f"/v2/firewalls/{firewall_id}/droplets", {"droplet_ids": list(droplet_ids)})
+
+    def create_tag(self, name):
+        return self.post("/v2/tags", {"name": name})["tag"]
