@@ -81,3 +81,20 @@ def a_folder(workspace, owner):
 @factory("environment_id")
 def an_environment(workspace, owner):
     return workspace.environments.get(slug="staging")
+
+
+# --- Connections -------------------------------------------------------------------------
+
+
+@factory("connection_id")
+def a_connection(workspace, owner):
+    from connections.models import Connection
+
+    existing = workspace.connections.first()
+    return existing or Connection.objects.create(workspace=workspace, name="isolated", token="dop_v1_isolated",
+                                                 account_uuid="acct-isolated")
+
+
+@factory("provider")
+def a_provider_slug(workspace, owner):
+    return "digital-ocean"
