@@ -203,6 +203,7 @@ class DigitalOceanClient:
             "User-Agent": f"Devpilot/{settings.VERSION} (+{settings.DEVPILOT_PUBLIC_URL})",
         })
         self.calls = []
+        self.request_ids = []
 
     def __repr__(self):
         return f"<DigitalOceanClient {self.base_url}>"  # never the token
@@ -243,6 +244,8 @@ class DigitalOceanClient:
                     continue
                 raise error from None
             request_id = response.headers.get("x-request-id")
+            if request_id:
+                self.request_ids.append(request_id)
             self._log(method, url, response.status_code, started, request_id)
             self.calls.append((method, urlsplit(url).path, response.status_code))
             self.rate_book.record(response)

@@ -174,3 +174,36 @@ def requires_postgres(django_db_blocker):
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
+
+
+# --- The fake DigitalOcean ------------------------------------------------------------------
+
+GOOD_DO_TOKEN = "dop_v1_good"
+
+
+@pytest.fixture
+def fake_do(settings):
+    """The fake DigitalOcean, in-process through `responses`; token "dop_v1_good" has every scope."""
+    import responses
+
+    from tests.fake_digitalocean import FakeDigitalOcean
+
+    fake = FakeDigitalOcean()
+    fake.add_token(GOOD_DO_TOKEN, account={"uuid": "acct-1", "email": "ops@acme.test"})
+    settings.DIGITALOCEAN_API_URL = fake.base_url
+    with responses.RequestsMock(assert_all_requests_are_fired=False,
+                                passthru_prefixes=("http://localhost", "http://127.0.0.1")) as rsps:
+        fake.install(rsps)
+        yield fake
+
+
+@pytest.fixture
+def fake_do_server(settings):
+    """The fake DigitalOcean as a live HTTP server (for workers in other processes and the browser)."""
+    from tests.fake_digitalocean import FakeDigitalOcean
+
+    fake = FakeDigitalOcean()
+    fake.add_token(GOOD_DO_TOKEN, account={"uuid": "acct-1", "email": "ops@acme.test"})
+    settings.DIGITALOCEAN_API_URL = fake.serve()
+    yield fake
+    fake.stop()
