@@ -6,6 +6,7 @@ Kept as data, so installing is idempotent and a changed interval is applied on t
 SCHEDULES = [
     # (task function path, minutes between runs)
     ("devpilot.tasks.heartbeat", 1),
+    ("syncs.tasks.housekeeping", 30),
 ]
 
 

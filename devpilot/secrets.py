@@ -167,7 +167,7 @@ def create_secret(environment, path, key, value, comment="", *, user=None, reque
 def update_secret(secret, *, value=None, comment=None, key=None, expected_version=None, user=None,
                   request=None) -> Secret:
     """Change a secret. `expected_version` is the version the user saw: a later one is refused."""
-    current = Secret.objects.select_for_update().select_related("folder", "environment", "updated_by").get(pk=secret.pk)
+    current = Secret.objects.select_for_update(of=("self",)).select_related("folder", "environment", "updated_by").get(pk=secret.pk)
     seen = current.version if expected_version is None else int(expected_version)
     if seen != current.version:
         raise StaleVersion(current)

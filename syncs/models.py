@@ -1,1 +1,159 @@
-from django.db import models  # noqa: F401
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+from connections.models import Connection
+from devpilot.models import Environment, Folder, Workspace
+
+
+class SyncStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class EnvType(models.TextChoices):
+    SECRET = "SECRET", "Secret (encrypted by DigitalOcean)"
+    GENERAL = "GENERAL", "General (plain text)"
+
+
+class EnvScope(models.TextChoices):
+    RUN_AND_BUILD_TIME = "RUN_AND_BUILD_TIME", "Run and build time"
+    RUN_TIME = "RUN_TIME", "Run time"
+    BUILD_TIME = "BUILD_TIME", "Build time"
+
+
+class Sync(models.Model):
+    """Pushes one environment folder's secrets into a DigitalOcean App Platform app."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey(Workspace, models.CASCADE, related_name="syncs")
+    name = models.SlugField(max_length=64)
+    description = models.TextField(blank=True)
+    connection = models.ForeignKey(Connection, models.SET_NULL, null=True, blank=True, related_name="syncs")
+    environment = models.ForeignKey(Environment, models.PROTECT, related_name="syncs")
+    folder = models.ForeignKey(Folder, models.PROTECT, related_name="syncs")
+    destination = models.CharField(max_length=64, default="digital-ocean-app-platform")
+    # Destination: the app, and where in it (blank component = app-level variables).
+    app_id = models.CharField(max_length=64)
+    app_name = models.CharField(max_length=255, blank=True)
+    component = models.CharField(max_length=64, blank=True)
+    env_type = models.CharField(max_length=8, choices=EnvType.choices, default=EnvType.SECRET)
+    env_scope = models.CharField(max_length=20, choices=EnvScope.choices, default=EnvScope.RUN_AND_BUILD_TIME)
+    # Options.
+    initial_sync_behavior = models.CharField(max_length=32, default="overwrite-destination")
+    key_schema = models.CharField(max_length=255, blank=True)
+    auto_sync_enabled = models.BooleanField(default=True)
+    disable_secret_deletion = models.BooleanField(default=False)
+    # Status, named as Infisical names it.
+    sync_status = models.CharField(max_length=10, choices=SyncStatus.choices, blank=True)
+    last_sync_job_id = models.UUIDField(null=True, blank=True)
+    last_sync_message = models.TextField(blank=True)
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+    remove_status = models.CharField(max_length=10, choices=SyncStatus.choices, blank=True)
+    last_remove_job_id = models.UUIDField(null=True, blank=True)
+    last_remove_message = models.TextField(blank=True)
+    last_removed_at = models.DateTimeField(null=True, blank=True)
+    # Values changed at DigitalOcean outside Devpilot, as last seen by the drift check.
+    drift_keys = models.JSONField(default=list, blank=True)
+    drift_checked_at = models.DateTimeField(null=True, blank=True)
+    # Auto-sync: edits push this forward; a dispatcher runs the sync once it has passed.
+    pending_run_at = models.DateTimeField(null=True, blank=True)
+    dispatch_queued = models.BooleanField(default=False)
+    # Transient failures: when the current streak began (retries stop after 30 minutes).
+    failing_since = models.DateTimeField(null=True, blank=True)
+    version = models.PositiveIntegerField(default=1)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "secret sync"
+        constraints = [models.UniqueConstraint(fields=["workspace", "name"], name="sync_name_unique")]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def target_label(self):
+        return f"component {self.component}" if self.component else "app-level variables"
+
+    @property
+    def is_busy(self):
+        return self.sync_status in (SyncStatus.PENDING, SyncStatus.RUNNING) or self.remove_status in (
+            SyncStatus.PENDING, SyncStatus.RUNNING)
+
+
+class SyncedKey(models.Model):
+    """What this sync last sent for one destination key, and what DigitalOcean stored.
+
+    SECRET values come back as EV[...], which cannot be compared with plaintext: a key is
+    unchanged when the source value hashes to `value_hash` and DigitalOcean still holds
+    `remote_value`.
+    """
+
+    sync = models.ForeignKey(Sync, models.CASCADE, related_name="synced_keys")
+    key = models.CharField(max_length=255)
+    value_hash = models.CharField(max_length=64)
+    remote_value = models.TextField()
+    synced_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["sync", "key"], name="synced_key_unique")]
+
+    def __str__(self):
+        return self.key
+
+
+class RunKind(models.TextChoices):
+    SYNC = "sync", "Sync"
+    REMOVE = "remove", "Remove secrets"
+
+
+class Trigger(models.TextChoices):
+    CREATED = "created", "Sync created"
+    MANUAL = "manual", "Sync now"
+    AUTO = "auto", "Source changed"
+    API = "api", "API"
+    RETRY = "retry", "Retry"
+    SCHEDULE = "schedule", "Scheduled retry"
+
+
+class SyncRun(models.Model):
+    """One run of a sync or of a secret removal: the history shown on the sync page."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)  # the job id
+    sync = models.ForeignKey(Sync, models.CASCADE, related_name="runs")
+    kind = models.CharField(max_length=8, choices=RunKind.choices, default=RunKind.SYNC)
+    trigger = models.CharField(max_length=10, choices=Trigger.choices)
+    status = models.CharField(max_length=10, choices=SyncStatus.choices, default=SyncStatus.RUNNING)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    created = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    deleted = models.PositiveIntegerField(default=0)
+    unchanged = models.PositiveIntegerField(default=0)
+    deployment_started = models.BooleanField(default=False)
+    drift_keys = models.JSONField(default=list, blank=True)
+    request_ids = models.JSONField(default=list, blank=True)
+    message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["sync", "-started_at"])]
+
+    def __str__(self):
+        return f"{self.sync} {self.kind} {self.started_at:%Y-%m-%d %H:%M:%S}"
+
+
+class AppLock(models.Model):
+    """One row per destination app: holding it (SELECT ... FOR UPDATE) makes one writer per app."""
+
+    app_id = models.CharField(max_length=64, unique=True)
+
+    def __str__(self):
+        return self.app_id

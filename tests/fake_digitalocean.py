@@ -131,6 +131,8 @@ class FakeDigitalOcean:
             spec["services"] = copy.deepcopy(services)
         app_id = str(uuid.uuid4())
         with self.lock:
+            for envs in _all_envs(spec):  # seeded EV[...] values count as already stored
+                self.secret_values.update({v["value"]: "(set elsewhere)" for v in envs if str(v.get("value", "")).startswith("EV[")})
             self._encrypt_secrets(spec)
             self.apps[app_id] = {
                 "id": app_id, "owner_uuid": "owner-1", "spec": spec, "default_ingress": f"https://{name}.ondigitalocean.app",

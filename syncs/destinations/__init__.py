@@ -1,0 +1,63 @@
+"""Where syncs write. Each destination is one module with the same small interface:
+
+    plan(sync, client, desired, records) -> Plan     reads the destination once, changes nothing
+    apply(sync, client, plan, desired) -> Applied    writes the plan (at most one write), or nothing
+    removal_plan(sync, client, records) -> Plan      the variables this sync manages, to delete
+
+`desired` maps destination keys to plaintext values; `records` maps keys to the
+SyncedKey rows of what was last sent.
+"""
+
+import hashlib
+from dataclasses import dataclass, field
+
+CREATE, UPDATE, DELETE, UNCHANGED, KEEP = "create", "update", "delete", "unchanged", "keep"
+
+
+class DestinationError(Exception):
+    """The destination cannot be synced as configured; the message says why (no retry helps)."""
+
+
+@dataclass
+class Change:
+    key: str
+    action: str
+    reason: str = ""
+
+
+@dataclass
+class Plan:
+    changes: list = field(default_factory=list)
+    invalid_keys: list = field(default_factory=list)  # (key, reason)
+    state: object = None  # what the destination read, for apply()
+    remote: dict = field(default_factory=dict)  # key -> fingerprint of what the destination holds now
+
+    def keys(self, action):
+        return [c.key for c in self.changes if c.action == action]
+
+    @property
+    def drift(self):
+        return [c.key for c in self.changes if c.reason == DRIFT]
+
+    @property
+    def has_writes(self):
+        return any(c.action in (CREATE, UPDATE, DELETE) for c in self.changes)
+
+
+@dataclass
+class Applied:
+    remote_values: dict  # key -> what the destination stores now (EV[...] for secrets)
+    deployment_started: bool
+
+
+DRIFT = "changed outside Devpilot"
+
+
+def value_hash(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def get_destination(name):
+    from syncs.destinations import digitalocean_app_platform
+
+    return {digitalocean_app_platform.name: digitalocean_app_platform}[name]
