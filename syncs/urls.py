@@ -1,1 +1,26 @@
-urlpatterns = []
+from django.urls import path
+
+from syncs import api, views
+
+base = "w/<slug:ws>/syncs/"
+sync = base + "<uuid:sync_id>/"
+api_base = "api/v1/secret-syncs/digital-ocean-app-platform"
+
+urlpatterns = [
+    path(base, views.sync_list, name="syncs"),
+    path(base + "new/", views.wizard_start, name="sync_new"),
+    path(base + "new/apps/", views.wizard_apps, name="sync_wizard_apps"),
+    path(base + "new/preview/", views.wizard_preview, name="sync_wizard_preview"),
+    path(base + "new/<slug:step>/", views.wizard, name="sync_wizard"),
+    path(sync, views.sync_detail, name="sync_detail"),
+    path(sync + "status/", views.sync_status, name="sync_status"),
+    path(sync + "run/", views.sync_run, name="sync_run"),
+    path(sync + "remove-secrets/", views.sync_remove_secrets, name="sync_remove_secrets"),
+    path(sync + "auto-sync/", views.sync_toggle_auto, name="sync_toggle_auto"),
+    path(sync + "edit/", views.sync_edit, name="sync_edit"),
+    path(sync + "delete/", views.sync_delete, name="sync_delete"),
+    path(api_base, api.syncs, name="api_syncs"),
+    path(api_base + "/<uuid:sync_id>", api.sync, name="api_sync"),
+    path(api_base + "/<uuid:sync_id>/sync-secrets", api.sync_secrets, name="api_sync_secrets"),
+    path(api_base + "/<uuid:sync_id>/remove-secrets", api.remove_secrets, name="api_sync_remove_secrets"),
+]

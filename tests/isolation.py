@@ -98,3 +98,22 @@ def a_connection(workspace, owner):
 @factory("provider")
 def a_provider_slug(workspace, owner):
     return "digital-ocean"
+
+
+# --- Secret syncs ------------------------------------------------------------------------
+
+
+@factory("sync_id")
+def a_sync(workspace, owner):
+    from syncs.models import Sync
+
+    env = workspace.environments.get(slug="dev")
+    existing = workspace.syncs.first()
+    return existing or Sync.objects.create(
+        workspace=workspace, name="isolated-sync", connection=a_connection(workspace, owner), environment=env,
+        folder=env.folders.get(path="/"), app_id="app-isolated", app_name="isolated-app")
+
+
+@factory("step")
+def a_wizard_step(workspace, owner):
+    return "source"

@@ -86,7 +86,8 @@ def plan(sync, client, desired, records):
         else:
             result.changes.append(Change(key, UPDATE, "value, type or scope changed" if record else "first sync"))
     for key in current:
-        if key in desired or not key or not keyschema.manages(sync.key_schema, key, environment):
+        # Managed: what the key schema matches, and what this sync wrote before (e.g. under an old schema).
+        if key in desired or not key or not (keyschema.manages(sync.key_schema, key, environment) or key in records):
             continue
         if sync.disable_secret_deletion:
             result.changes.append(Change(key, KEEP, "not in Devpilot; kept (secret deletion is disabled)"))

@@ -1,0 +1,325 @@
+"""Secret sync pages: the list, the creation wizard, a sync's page and its actions."""
+
+from django.contrib import messages
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from connections import digitalocean
+from devpilot.access import workspace_view
+from syncs import engine, keyschema, services
+from syncs.destinations import digitalocean_app_platform as app_platform
+from syncs.forms import DestinationForm, DetailsForm, OptionsForm, SourceForm, suggest_name
+from syncs.models import Sync
+
+STEPS = [("source", "Source"), ("destination", "Destination"), ("options", "Options"), ("details", "Details"),
+         ("review", "Review")]
+STEP_FIELDS = {
+    "source": ["environment", "secret_path"],
+    "destination": ["connection", "app_id", "component", "env_type", "env_scope", "app_name"],
+    "options": ["initial_sync_behavior", "key_schema", "auto_sync_enabled", "disable_secret_deletion"],
+    "details": ["name", "description"],
+}
+
+
+def _sync(request, sync_id):
+    return get_object_or_404(
+        Sync.objects.select_related("connection", "environment", "folder"), workspace=request.workspace, pk=sync_id)
+
+
+@workspace_view()
+def sync_list(request):
+    syncs = request.workspace.syncs.select_related("connection", "environment", "folder")
+    return render(request, "syncs/list.html", {"syncs": syncs})
+
+
+# --- The wizard: a draft in the session, one form per step ---------------------------------------
+
+
+def _draft_key(request):
+    return f"sync_draft:{request.workspace.pk}"
+
+
+def _draft(request):
+    return request.session.get(_draft_key(request), {})
+
+
+def _save_draft(request, data):
+    request.session[_draft_key(request)] = {**_draft(request), **data}
+
+
+def _first_missing_step(draft):
+    for step, fields in STEP_FIELDS.items():
+        if any(field not in draft for field in fields if field not in ("component", "description", "app_name")):
+            return step
+    return None
+
+
+def draft_sync(workspace, draft):
+    """An unsaved Sync built from the wizard's draft (what Review dry-runs and Create saves)."""
+    environment = workspace.environments.get(slug=draft["environment"])
+    return Sync(
+        workspace=workspace, name=draft.get("name", ""), description=draft.get("description", ""),
+        connection=workspace.connections.filter(pk=draft["connection"]).first(), environment=environment,
+        folder=environment.folders.get(path=draft["secret_path"]), app_id=draft["app_id"],
+        app_name=draft.get("app_name", ""), component=draft.get("component", ""), env_type=draft["env_type"],
+        env_scope=draft["env_scope"], key_schema=draft.get("key_schema", ""),
+        auto_sync_enabled=draft["auto_sync_enabled"], disable_secret_deletion=draft["disable_secret_deletion"],
+    )
+
+
+@workspace_view("syncs.manage")
+def wizard_start(request):
+    request.session.pop(_draft_key(request), None)
+    return redirect("sync_wizard", ws=request.workspace.slug, step="source")
+
+
+@workspace_view("syncs.manage")
+def wizard(request, step):
+    if step not in dict(STEPS):
+        raise Http404("No such step.")
+    draft = _draft(request)
+    missing = _first_missing_step(draft)
+    order = [s for s, _ in STEPS]
+    if missing and order.index(missing) < order.index(step):
+        return redirect("sync_wizard", ws=request.workspace.slug, step=missing)
+    handler = {"source": _source, "destination": _destination, "options": _options, "details": _details,
+               "review": _review}[step]
+    response = handler(request, draft)
+    going_back = request.method == "POST" and request.POST.get("go") == "back" and order.index(step) > 0
+    if going_back and response.status_code == 200:
+        # The step had errors: go back anyway, keeping what the earlier steps saved.
+        return redirect("sync_wizard", ws=request.workspace.slug, step=order[order.index(step) - 1])
+    return response
+
+
+def _step_page(request, step, context):
+    order = [s for s, _ in STEPS]
+    return render(request, "syncs/wizard.html", {
+        "steps": STEPS, "step": step, "step_index": order.index(step),
+        "previous": order[order.index(step) - 1] if order.index(step) else None, **context,
+    })
+
+
+def _next(request, step, data):
+    _save_draft(request, data)
+    order = [s for s, _ in STEPS]
+    if request.POST.get("go") == "back" and order.index(step):
+        return redirect("sync_wizard", ws=request.workspace.slug, step=order[order.index(step) - 1])
+    return redirect("sync_wizard", ws=request.workspace.slug, step=order[order.index(step) + 1])
+
+
+def _source(request, draft):
+    form = SourceForm(request.POST or None, workspace=request.workspace, initial=draft)
+    if request.method == "POST" and form.is_valid():
+        return _next(request, "source", form.cleaned_data)
+    return _step_page(request, "source", {"form": form})
+
+
+def _apps_for(request, connection_id):
+    """(apps, error) for a connection of this workspace: every app, or the reason there are none."""
+    connection = request.workspace.connections.filter(pk=connection_id).first() if connection_id else None
+    if connection is None:
+        return [], None
+    try:
+        return sorted(connection.client().list_apps(), key=lambda a: a["spec"]["name"].lower()), None
+    except digitalocean.DigitalOceanError as e:
+        return [], f"Could not list the apps of {connection.name}: {e.message}"
+
+
+def _destination(request, draft):
+    if not request.workspace.connections.exists():
+        return _step_page(request, "destination", {"no_connections": True})
+    form = DestinationForm(request.POST or None, workspace=request.workspace, initial={
+        "connection": draft.get("connection"), "app_id": draft.get("app_id"), "component": draft.get("component", ""),
+        "env_type": draft.get("env_type", "SECRET"), "env_scope": draft.get("env_scope", "RUN_AND_BUILD_TIME")})
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        connection = request.workspace.connections.get(pk=data["connection"])
+        try:
+            app = connection.client().get_app(data["app_id"])
+            app_platform.target_envs(app["spec"], data["component"])
+        except digitalocean.DigitalOceanError as e:
+            form.add_error("app_id", e.message)
+        except app_platform.DestinationError as e:
+            form.add_error("component", str(e))
+        else:
+            return _next(request, "destination", {**data, "app_name": app["spec"]["name"]})
+    connection_id = form["connection"].value() or (form.fields["connection"].choices[0][0])
+    apps, apps_error = _apps_for(request, connection_id)
+    return _step_page(request, "destination", {
+        "form": form, "apps": apps, "apps_error": apps_error, "selected_app": form["app_id"].value(),
+    })
+
+
+@workspace_view("syncs.manage")
+def wizard_apps(request):
+    """The app picker for a connection, filtered by a search (HTMX)."""
+    apps, apps_error = _apps_for(request, request.GET.get("connection"))
+    query = request.GET.get("q", "").strip().lower()
+    if query:
+        apps = [a for a in apps if query in a["spec"]["name"].lower() or query in a["id"]]
+    return render(request, "syncs/wizard.html#app_picker", {
+        "apps": apps, "apps_error": apps_error, "selected_app": request.GET.get("app_id") or _draft(request).get("app_id"),
+        "query": query,
+    })
+
+
+def _source_keys(request, draft):
+    environment = request.workspace.environments.filter(slug=draft.get("environment")).first()
+    if environment is None:
+        return [], ""
+    keys = environment.secrets.filter(folder__path=draft.get("secret_path", "/")).values_list("key", flat=True)
+    return list(keys), environment.slug
+
+
+def _options(request, draft):
+    form = OptionsForm(request.POST or None, initial={
+        "initial_sync_behavior": "overwrite-destination", "key_schema": draft.get("key_schema", ""),
+        "auto_sync_enabled": draft.get("auto_sync_enabled", True),
+        "disable_secret_deletion": draft.get("disable_secret_deletion", False)})
+    if request.method == "POST" and form.is_valid():
+        return _next(request, "options", form.cleaned_data)
+    return _step_page(request, "options", {"form": form, **_preview(request, draft, form["key_schema"].value() or "")})
+
+
+def _preview(request, draft, schema):
+    keys, environment = _source_keys(request, draft)
+    try:
+        schema = keyschema.validate(schema)
+        error = None
+    except keyschema.KeySchemaError as e:
+        return {"preview": [], "preview_error": str(e)}
+    preview = []
+    for key in keys[:50]:
+        rendered = keyschema.render(schema, key, environment)
+        preview.append((key, rendered, app_platform.KEY_RE.match(rendered) is not None))
+    return {"preview": preview, "preview_error": error, "preview_more": max(0, len(keys) - 50)}
+
+
+@workspace_view("syncs.manage")
+def wizard_preview(request):
+    return render(request, "syncs/wizard.html#preview", _preview(request, _draft(request), request.GET.get("key_schema", "")))
+
+
+def _details(request, draft):
+    form = DetailsForm(request.POST or None, workspace=request.workspace, initial={
+        "name": draft.get("name") or suggest_name(draft.get("app_name", ""), draft.get("environment", "")),
+        "description": draft.get("description", "")})
+    if request.method == "POST" and form.is_valid():
+        return _next(request, "details", form.cleaned_data)
+    return _step_page(request, "details", {"form": form})
+
+
+def _review(request, draft):
+    sync = draft_sync(request.workspace, draft)
+    if request.method == "POST" and request.POST.get("go") == "back":
+        return redirect("sync_wizard", ws=request.workspace.slug, step="details")
+    if request.method == "POST":
+        try:
+            services.create(sync, user=request.user, request=request)
+        except services.SyncError as e:
+            messages.error(request, str(e))
+            return redirect("sync_wizard", ws=request.workspace.slug, step="details")
+        request.session.pop(_draft_key(request), None)
+        messages.success(request, f"Sync {sync.name} created." + (" Syncing now." if sync.auto_sync_enabled else ""))
+        return redirect("sync_detail", ws=request.workspace.slug, sync_id=sync.pk)
+    plan, plan_error = None, None
+    try:
+        plan = engine.dry_run(sync)
+    except (engine.SyncFailed, engine.Retry) as e:
+        plan_error = str(e)
+    return _step_page(request, "review", {"sync": sync, "plan": plan, "plan_error": plan_error})
+
+
+# --- A sync's page and actions -------------------------------------------------------------------
+
+
+@workspace_view()
+def sync_detail(request, sync_id):
+    sync = _sync(request, sync_id)
+    runs = sync.runs.all()[:25]
+    return render(request, "syncs/detail.html", {"sync": sync, "runs": runs})
+
+
+@workspace_view()
+def sync_status(request, sync_id):
+    sync = _sync(request, sync_id)
+    return render(request, "syncs/detail.html#status", {"sync": sync, "runs": sync.runs.all()[:25]})
+
+
+def _back(request, sync):
+    if request.htmx:
+        return render(request, "syncs/detail.html#status", {"sync": sync, "runs": sync.runs.all()[:25]})
+    return redirect("sync_detail", ws=request.workspace.slug, sync_id=sync.pk)
+
+
+@require_POST
+@workspace_view("syncs.manage")
+def sync_run(request, sync_id):
+    sync = _sync(request, sync_id)
+    try:
+        services.sync_now(sync, user=request.user, request=request)
+    except services.SyncError as e:
+        messages.error(request, str(e))
+    return _back(request, sync)
+
+
+@require_POST
+@workspace_view("syncs.manage")
+def sync_remove_secrets(request, sync_id):
+    sync = _sync(request, sync_id)
+    try:
+        services.remove_secrets(sync, user=request.user, request=request)
+    except services.SyncError as e:
+        messages.error(request, str(e))
+    return _back(request, sync)
+
+
+@require_POST
+@workspace_view("syncs.manage")
+def sync_toggle_auto(request, sync_id):
+    sync = _sync(request, sync_id)
+    services.update(sync, {"auto_sync_enabled": not sync.auto_sync_enabled}, user=request.user, request=request)
+    messages.success(request, f"Auto-sync {'enabled' if sync.auto_sync_enabled else 'disabled'}.")
+    return redirect("sync_detail", ws=request.workspace.slug, sync_id=sync.pk)
+
+
+@workspace_view("syncs.manage")
+def sync_edit(request, sync_id):
+    sync = _sync(request, sync_id)
+    options = OptionsForm(request.POST or None, prefix="options", initial={
+        "initial_sync_behavior": sync.initial_sync_behavior, "key_schema": sync.key_schema,
+        "auto_sync_enabled": sync.auto_sync_enabled, "disable_secret_deletion": sync.disable_secret_deletion})
+    details = DetailsForm(request.POST or None, prefix="details", workspace=request.workspace, exclude=sync,
+                          initial={"name": sync.name, "description": sync.description})
+    connections = request.workspace.connections.all()
+    if request.method == "POST" and options.is_valid() and details.is_valid():
+        changes = {**options.cleaned_data, **details.cleaned_data}
+        connection_id = request.POST.get("connection")
+        if connection_id and str(sync.connection_id) != connection_id:
+            changes["connection"] = get_object_or_404(connections, pk=connection_id)
+        try:
+            services.update(sync, changes, user=request.user, request=request)
+            messages.success(request, "Sync updated; the next run applies the changes.")
+            return redirect("sync_detail", ws=request.workspace.slug, sync_id=sync.pk)
+        except services.SyncError as e:
+            details.add_error("name", str(e))
+    return render(request, "syncs/edit.html", {"sync": sync, "options": options, "details": details,
+                                               "connections": connections})
+
+
+@workspace_view("syncs.manage")
+def sync_delete(request, sync_id):
+    sync = _sync(request, sync_id)
+    if request.method == "POST":
+        try:
+            services.delete(sync, remove_secrets_first=request.POST.get("remove_secrets") == "yes",
+                            user=request.user, request=request)
+        except services.SyncError as e:
+            messages.error(request, str(e))
+            return redirect("sync_detail", ws=request.workspace.slug, sync_id=sync.pk)
+        messages.success(request, f"Sync {sync.name} deleted.")
+        return redirect("syncs", ws=request.workspace.slug)
+    return render(request, "syncs/delete.html", {"sync": sync})
+
