@@ -17,7 +17,8 @@ from devpilot.settings import *  # noqa: E402,F403
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
 STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
-DIGITALOCEAN_API_URL = "https://api.digitalocean.test"
+# Worker processes started by tests are pointed at a fake through the environment.
+DIGITALOCEAN_API_URL = os.environ.get("DIGITALOCEAN_API_URL", "https://api.digitalocean.test")
 DEVPILOT_PUBLIC_URL = "http://testserver"
 ALLOWED_HOSTS = ["*"]
 
