@@ -143,7 +143,7 @@ def run(sync, trigger):
                 raise SyncFailed("DigitalOcean would reject these keys, so nothing was written: " + "; ".join(
                     f"{key} ({reason})" for key, reason in plan.invalid_keys))
             applied = destination.apply(sync, client, plan, desired)
-            _remember(sync, plan, applied, desired)
+            _remember(sync, plan, applied, desired, records)
         run_record.created, run_record.updated = len(plan.keys(CREATE)), len(plan.keys(UPDATE))
         run_record.deleted, run_record.unchanged = len(plan.keys(DELETE)), len(plan.keys(UNCHANGED))
         run_record.deployment_started = applied.deployment_started
@@ -170,16 +170,15 @@ def _request_ids(client):
     return list(getattr(client, "request_ids", []))
 
 
-def _remember(sync, plan, applied, desired):
+def _remember(sync, plan, applied, desired, records):
     """Record, per key, the hash of what was sent and what DigitalOcean stores for it."""
-    SyncedKey.objects.filter(sync=sync, key__in=plan.keys(DELETE)).delete()
-    for key, remote in applied.remote_values.items():
-        SyncedKey.objects.update_or_create(sync=sync, key=key, defaults={
-            "value_hash": value_hash(desired[key]), "remote_value": remote})
-    for key in plan.keys(UNCHANGED):
-        if key in plan.remote:
-            SyncedKey.objects.update_or_create(sync=sync, key=key, defaults={
-                "value_hash": value_hash(desired[key]), "remote_value": plan.remote[key]})
+    fresh = dict(applied.remote_values)
+    fresh.update({key: plan.remote[key] for key in plan.keys(UNCHANGED) if key in plan.remote and key not in records})
+    SyncedKey.objects.filter(sync=sync, key__in=[*plan.keys(DELETE), *fresh]).delete()
+    SyncedKey.objects.bulk_create([
+        SyncedKey(sync=sync, key=key, value_hash=value_hash(desired[key]), remote_value=remote)
+        for key, remote in fresh.items()
+    ])
 
 
 def remove_secrets(sync, trigger):
