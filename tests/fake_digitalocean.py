@@ -89,7 +89,8 @@ class FakeDigitalOcean:
         self.apps = {}
         self.deployment_counts = defaultdict(int)
         self.deploying = set()  # app ids with a deployment in progress that refuses updates
-        self.requests = []
+        self.requests = []  # (method, path, JSON body) as received
+        self.answers = []  # (method, path, status, JSON body) as sent back
         self.faults = []
         self.recent = defaultdict(deque)  # token -> request times in the last minute
         self.hourly = defaultdict(int)
@@ -176,6 +177,12 @@ class FakeDigitalOcean:
 
     def handle(self, method, url, headers, body):
         """Answer one request: (status, headers, body text); `timeout` as status means no answer."""
+        status, answer_headers, text = self._answer(method, url, headers, body)
+        with self.lock:
+            self.answers.append((method, urlsplit(url).path, status, json.loads(text) if text else None))
+        return status, answer_headers, text
+
+    def _answer(self, method, url, headers, body):
         parts = urlsplit(url)
         path, query = parts.path, {k: v[-1] for k, v in parse_qs(parts.query).items()}
         request_id = str(uuid.uuid4())

@@ -24,3 +24,6 @@ ALLOWED_HOSTS = ["*"]
 
 # Tasks run inline unless a worker test starts real qcluster processes (they set this to false).
 Q_CLUSTER["sync"] = os.environ.get("DEVPILOT_TEST_Q_SYNC", "true") == "true"  # noqa: F405
+# Static files come from the finders in tests; there is no collectstatic output to serve.
+STATIC_ROOT = None
+WHITENOISE_USE_FINDERS = True
