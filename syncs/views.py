@@ -254,26 +254,25 @@ def _back(request, sync):
     return redirect("sync_detail", ws=request.workspace.slug, sync_id=sync.pk)
 
 
-@require_POST
-@workspace_view("syncs.manage")
-def sync_run(request, sync_id):
+def _queue(request, sync_id, action):
     sync = _sync(request, sync_id)
     try:
-        services.sync_now(sync, user=request.user, request=request)
+        action(sync, user=request.user, request=request)
     except services.SyncError as e:
         messages.error(request, str(e))
     return _back(request, sync)
+
+
+@require_POST
+@workspace_view("syncs.manage")
+def sync_run(request, sync_id):
+    return _queue(request, sync_id, services.sync_now)
 
 
 @require_POST
 @workspace_view("syncs.manage")
 def sync_remove_secrets(request, sync_id):
-    sync = _sync(request, sync_id)
-    try:
-        services.remove_secrets(sync, user=request.user, request=request)
-    except services.SyncError as e:
-        messages.error(request, str(e))
-    return _back(request, sync)
+    return _queue(request, sync_id, services.remove_secrets)
 
 
 @require_POST

@@ -73,3 +73,10 @@ def test_only_owners_delete_a_workspace_after_typing_its_name(client_for, owner,
     assert "does not match" in wrong.content.decode()
     client_for(owner).post(f"/w/{workspace.slug}/settings/", {"action": "delete", "confirm": "Acme"})
     assert not Workspace.objects.filter(pk=workspace.pk).exists()
+
+
+def test_the_audit_log_says_who_what_when_and_from_where(client_for, owner, workspace):
+    client = client_for(owner)
+    client.post(f"/w/{workspace.slug}/settings/", {"action": "rename", "name": "Acme Corp"}, REMOTE_ADDR="203.0.113.9")
+    page = client.get(f"/w/{workspace.slug}/settings/audit-log/").content.decode()
+    assert "workspace.renamed" in page and "owner@example.com" in page and "203.0.113.9" in page

@@ -55,3 +55,12 @@ def test_only_admins_create_tokens_and_owner_tokens_need_an_owner(client_for, wo
     page = client_for(admin).post(f"/w/{workspace.slug}/settings/api-tokens/", {"name": "x", "role": "owner"})
     assert "Only owners" in page.content.decode()
     assert not ApiToken.objects.exists()
+
+
+def test_a_token_past_its_rate_limit_gets_429(api, settings):
+    settings.DEVPILOT_API_RATE_LIMIT = 2
+    from django.core.cache import cache
+
+    cache.clear()
+    assert [api.get("/api/v1/workspaces").status_code for _ in range(3)] == [200, 200, 429]
+    assert "Rate limit" in api.get("/api/v1/workspaces").json()["message"]

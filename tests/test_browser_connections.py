@@ -2,6 +2,7 @@ import pytest
 import responses
 
 from connections.models import Connection
+from syncs.models import Sync
 from tests.conftest import log_in
 from tests.test_connections import GOOD, OTHER_ACCOUNT, REVOKED, digitalocean
 
@@ -47,8 +48,18 @@ def test_connect_test_rotate_and_remove(page, owner, workspace, rsps):
     page.wait_for_selector("text=Token rotated (version 2)")
     assert Connection.objects.get().team_name == "Other"
 
+    # A sync uses the connection: the confirmation names it, and the sync stops with a clear status.
+    conn = Connection.objects.get()
+    dev = workspace.environments.get(slug="dev")
+    sync = Sync.objects.create(workspace=workspace, name="web-prod", connection=conn, environment=dev,
+                               folder=dev.folders.get(path="/"), app_id="app-1", app_name="web")
+    page.reload()
+    assert "web-prod" in page.locator("text=Used by").locator("..").inner_text()
     page.click("a.button.danger >> text=Remove")
     page.wait_for_selector("text=are not destroyed")
+    assert "web-prod" in page.locator(".card").inner_text()
     page.click("text=Remove connection")
     page.wait_for_selector("text=No Droplets were destroyed")
     assert not Connection.objects.exists()
+    page.goto(f"/w/{workspace.slug}/syncs/{sync.pk}/")
+    page.wait_for_selector("text=The connection was removed")
