@@ -7,6 +7,7 @@ SCHEDULES = [
     # (task function path, minutes between runs)
     ("devpilot.tasks.heartbeat", 1),
     ("syncs.tasks.housekeeping", 30),
+    ("provisioning.tasks.reconcile_all", 5),
 ]
 
 

@@ -106,6 +106,9 @@ class FakeDigitalOcean:
         self._server = None
         self.routes = []
         self._register_core_routes()
+        self._register_droplet_routes()
+        self.boot_after_gets = 2  # a new Droplet answers "new" to this many GETs, then "active"
+        self._next_id = 100000
 
     # --- Set-up --------------------------------------------------------------------------------
 
@@ -303,7 +306,7 @@ class FakeDigitalOcean:
 
         @route("GET", r"/v2/droplets", "droplet:read")
         def droplets(fake, query, path, **_):
-            found = [d for d in fake.droplets.values() if not query.get("tag_name") or query["tag_name"] in d["tags"]]
+            found = [fake._public(d) for d in fake.droplets.values() if not query.get("tag_name") or query["tag_name"] in d["tags"]]
             return 200, fake.page(path, query, "droplets", sorted(found, key=lambda d: d["id"]))
 
         @route("GET", r"/v2/apps", "app:read")
@@ -335,6 +338,177 @@ class FakeDigitalOcean:
             fake.deployment_counts[app_id] += 1
             current["pending_deployment"] = {"id": str(uuid.uuid4()), "phase": "PENDING_BUILD"}
             return 200, {"app": copy.deepcopy(current)}
+
+    def _register_droplet_routes(self):
+        route = self.route
+
+        @route("GET", r"/v2/account/keys", "ssh_key:read")
+        def keys(fake, query, path, **_):
+            return 200, fake.page(path, query, "ssh_keys", list(fake.ssh_keys.values()))
+
+        @route("GET", r"/v2/account/keys/(?P<key>[^/]+)", "ssh_key:read")
+        def key(fake, key, **_):
+            for item in fake.ssh_keys.values():
+                if str(item["id"]) == key or item["fingerprint"] == key:
+                    return 200, {"ssh_key": item}
+            raise FakeError(404, "not_found", "The resource you were accessing could not be found.")
+
+        @route("POST", r"/v2/account/keys", "ssh_key:create")
+        def add_key(fake, body, **_):
+            import base64
+            import hashlib
+
+            public_key = body.get("public_key", "")
+            try:
+                digest = hashlib.md5(base64.b64decode(public_key.split()[1])).hexdigest()
+            except (IndexError, ValueError):
+                raise FakeError(422, "unprocessable_entity", "Key invalid, key should be of the form 'type key [comment]'") from None
+            fingerprint = ":".join(digest[i:i + 2] for i in range(0, 32, 2))
+            if any(k["fingerprint"] == fingerprint for k in fake.ssh_keys.values()):
+                raise FakeError(422, "unprocessable_entity", "SSH Key is already in use on your account")
+            item = {"id": fake._id(), "fingerprint": fingerprint, "public_key": public_key, "name": body.get("name", "")}
+            fake.ssh_keys[item["id"]] = item
+            return 201, {"ssh_key": item}
+
+        @route("POST", r"/v2/droplets", "droplet:create")
+        def create_droplet(fake, token, body, **_):
+            account = fake.tokens[token]["account"]
+            if len(fake.droplets) >= account["droplet_limit"]:
+                raise FakeError(422, "unprocessable_entity", "creating this/these droplet(s) will exceed your droplet limit")
+            region = next((r for r in fake.regions if r["slug"] == body.get("region")), None)
+            if region is None or not region["available"]:
+                raise FakeError(422, "unprocessable_entity", "Region is not available")
+            if body.get("size") not in region["sizes"]:
+                raise FakeError(422, "unprocessable_entity", "Size is not available in this region.")
+            unknown = [k for k in body.get("ssh_keys") or [] if k not in fake.ssh_keys and k not in
+                       {v["fingerprint"] for v in fake.ssh_keys.values()}]
+            if unknown:
+                raise FakeError(422, "unprocessable_entity", f"{unknown} are invalid key identifiers for Droplet creation.")
+            droplet_id = fake._id()
+            size = next(s for s in fake.sizes if s["slug"] == body["size"])
+            droplet = {
+                "id": droplet_id, "name": body.get("name"), "memory": size["memory"], "vcpus": size["vcpus"],
+                "disk": size["disk"], "locked": False, "status": "new", "created_at": _now(), "features": [],
+                "backup_ids": [], "snapshot_ids": [], "volume_ids": [], "tags": list(body.get("tags") or []),
+                "size": size, "size_slug": size["slug"], "region": {k: region[k] for k in ("slug", "name", "available", "features", "sizes")},
+                "image": next((i for i in fake.images if i["slug"] == body.get("image")), {"slug": body.get("image")}),
+                "networks": {"v4": [], "v6": []}, "next_backup_window": None, "kernel": None, "vpc_uuid": "vpc-1",
+                "_gets": 0, "_ipv6": bool(body.get("ipv6")), "_user_data": body.get("user_data", ""),
+            }
+            fake.droplets[droplet_id] = droplet
+            fake.tags.update(droplet["tags"])
+            action = fake._action(droplet_id, "create", "completed")
+            return 202, {"droplet": fake._public(droplet), "links": {"actions": [{"id": action["id"], "rel": "create", "href": f"{fake.base_url}/v2/actions/{action['id']}"}]}}
+
+        @route("GET", r"/v2/droplets/(?P<droplet_id>\d+)", "droplet:read")
+        def droplet(fake, droplet_id, **_):
+            item = fake._droplet(droplet_id)
+            item["_gets"] += 1
+            if item["status"] == "new" and item["_gets"] > fake.boot_after_gets:
+                n = item["id"] % 250
+                item["status"] = "active"
+                item["networks"] = {"v4": [{"ip_address": f"203.0.113.{n}", "type": "public", "netmask": "255.255.255.0", "gateway": "203.0.113.1"},
+                                           {"ip_address": f"10.10.0.{n}", "type": "private", "netmask": "255.255.0.0", "gateway": "10.10.0.1"}],
+                                    "v6": [{"ip_address": f"2001:db8::{n:x}", "type": "public", "netmask": 64, "gateway": "2001:db8::1"}] if item["_ipv6"] else []}
+            return 200, {"droplet": fake._public(item)}
+
+        @route("DELETE", r"/v2/droplets/(?P<droplet_id>\d+)", "droplet:delete")
+        def delete_droplet(fake, droplet_id, **_):
+            fake._droplet(droplet_id)
+            del fake.droplets[int(droplet_id)]
+            for firewall in fake.firewalls.values():
+                firewall["droplet_ids"] = [d for d in firewall["droplet_ids"] if d != int(droplet_id)]
+            return 204, None
+
+        @route("POST", r"/v2/droplets/(?P<droplet_id>\d+)/actions", "droplet:update")
+        def droplet_action(fake, droplet_id, body, **_):
+            item = fake._droplet(droplet_id)
+            if any(a["resource_id"] == item["id"] and a["status"] == "in-progress" for a in fake.actions.values()):
+                raise FakeError(422, "unprocessable_entity", "Droplet already has a pending event.")
+            kind = body.get("type")
+            if kind == "resize":
+                if item["status"] != "off":
+                    raise FakeError(422, "unprocessable_entity", "Droplet must be powered off to resize.")
+                size = next((s for s in fake.sizes if s["slug"] == body.get("size")), None)
+                if size is None:
+                    raise FakeError(422, "unprocessable_entity", "You specified an invalid size for Droplet resize.")
+                item.update(size=size, size_slug=size["slug"], memory=size["memory"], vcpus=size["vcpus"])
+            elif kind in ("power_off", "shutdown"):
+                item["status"] = "off"
+            elif kind in ("power_on", "reboot", "power_cycle"):
+                item["status"] = "active"
+            else:
+                raise FakeError(422, "unprocessable_entity", f"Unknown action type {kind!r}.")
+            return 201, {"action": fake._action(item["id"], kind, "completed")}
+
+        @route("GET", r"/v2/actions/(?P<action_id>\d+)", "actions:read")
+        def action(fake, action_id, **_):
+            if int(action_id) not in fake.actions:
+                raise FakeError(404, "not_found", "The resource you were accessing could not be found.")
+            return 200, {"action": fake.actions[int(action_id)]}
+
+        @route("GET", r"/v2/firewalls", "firewall:read")
+        def firewalls(fake, query, path, **_):
+            return 200, fake.page(path, query, "firewalls", list(fake.firewalls.values()))
+
+        @route("POST", r"/v2/firewalls", "firewall:create")
+        def create_firewall(fake, body, **_):
+            name = body.get("name", "")
+            if not re.match(r"^[a-zA-Z0-9][a-zA-Z0-9\.-]+$", name):
+                raise FakeError(422, "unprocessable_entity", "name: must be a valid firewall name")
+            firewall = {"id": str(uuid.uuid4()), "name": name, "status": "succeeded", "created_at": _now(),
+                        "pending_changes": [], "inbound_rules": body.get("inbound_rules") or [],
+                        "outbound_rules": body.get("outbound_rules") or [], "droplet_ids": list(body.get("droplet_ids") or []),
+                        "tags": list(body.get("tags") or [])}
+            fake.firewalls[firewall["id"]] = firewall
+            return 202, {"firewall": firewall}
+
+        @route("GET", r"/v2/firewalls/(?P<firewall_id>[^/]+)", "firewall:read")
+        def firewall(fake, firewall_id, **_):
+            return 200, {"firewall": fake._firewall(firewall_id)}
+
+        @route("DELETE", r"/v2/firewalls/(?P<firewall_id>[^/]+)", "firewall:delete")
+        def delete_firewall(fake, firewall_id, **_):
+            fake._firewall(firewall_id)
+            del fake.firewalls[firewall_id]
+            return 204, None
+
+        @route("POST", r"/v2/firewalls/(?P<firewall_id>[^/]+)/droplets", "firewall:update")
+        def attach(fake, firewall_id, body, **_):
+            firewall = fake._firewall(firewall_id)
+            for droplet_id in body.get("droplet_ids") or []:
+                if droplet_id not in firewall["droplet_ids"]:
+                    firewall["droplet_ids"].append(droplet_id)
+            return 204, None
+
+        @route("POST", r"/v2/tags", "tag:create")
+        def tag(fake, body, **_):
+            fake.tags.add(body.get("name"))
+            return 201, {"tag": {"name": body.get("name"), "resources": {"count": 0}}}
+
+    def _id(self):
+        self._next_id += 1
+        return self._next_id
+
+    def _action(self, droplet_id, kind, status):
+        action = {"id": self._id(), "status": status, "type": kind, "started_at": _now(), "completed_at": _now(),
+                  "resource_id": droplet_id, "resource_type": "droplet", "region_slug": "nyc3"}
+        self.actions[action["id"]] = action
+        return action
+
+    def _droplet(self, droplet_id):
+        if int(droplet_id) not in self.droplets:
+            raise FakeError(404, "not_found", "The resource you were accessing could not be found.")
+        return self.droplets[int(droplet_id)]
+
+    def _firewall(self, firewall_id):
+        if firewall_id not in self.firewalls:
+            raise FakeError(404, "not_found", "The resource you were accessing could not be found.")
+        return self.firewalls[firewall_id]
+
+    @staticmethod
+    def _public(droplet):
+        return {k: v for k, v in droplet.items() if not k.startswith("_")}
 
     def _app(self, app_id):
         if app_id not in self.apps:

@@ -117,3 +117,16 @@ def a_sync(workspace, owner):
 @factory("step")
 def a_wizard_step(workspace, owner):
     return "source"
+
+
+# --- Servers -----------------------------------------------------------------------------
+
+
+@factory("server_id")
+def a_server(workspace, owner):
+    from provisioning.models import Server
+
+    existing = workspace.servers.first()
+    return existing or Server.objects.create(workspace=workspace, connection=a_connection(workspace, owner),
+                                             name="isolated-server", region="nyc3", size="s-1vcpu-1gb",
+                                             image="ubuntu-24-04-x64", droplet_id=4242)

@@ -1,0 +1,10 @@
+from provisioning.models import Server, ServerStatus
+
+
+def connection_created(sender, connection, **kwargs):
+    """Servers left without a connection come back when their DigitalOcean account is connected again."""
+    if connection.account_uuid:
+        Server.objects.filter(workspace=connection.workspace, connection__isnull=True,
+                              account_uuid=connection.account_uuid).update(connection=connection)
+        Server.objects.filter(connection=connection, status=ServerStatus.NO_CONNECTION).update(
+            status=ServerStatus.READY, status_message="Back under management.")

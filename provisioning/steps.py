@@ -1,0 +1,284 @@
+"""Provisioning as a state machine of numbered steps, each safe to run again.
+
+A step either finishes, asks to be run again later (Wait), or fails with a message for
+people (StepFailed). Every step can be repeated after a crash, a timeout or a duplicate
+task: the Droplet is found by its devpilot:server:<id> tag before any create, the
+firewall by its name, the SSH key by its fingerprint.
+"""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from connections import digitalocean
+from devpilot import audit
+from provisioning import agents, cloudinit, sshkeys
+from provisioning.models import Server, ServerStatus, ServerStep, StepStatus
+
+STEPS = [
+    ("ssh_key", "Register the SSH key", ServerStatus.CREATING),
+    ("droplet", "Create the Droplet", ServerStatus.CREATING),
+    ("boot", "Wait for the Droplet to boot", ServerStatus.BOOTING),
+    ("firewall", "Configure the cloud firewall", ServerStatus.CONFIGURING),
+    ("agent", "Install the Devpilot agent", ServerStatus.INSTALLING_AGENT),
+]
+BOOT_TIMEOUT = timedelta(minutes=10)
+NOT_YET_VISIBLE = timedelta(minutes=2)  # 404s right after create mean "not visible yet"
+CREATE_SETTLE = timedelta(seconds=60)  # after an unanswered create, look again before creating again
+AGENT_TIMEOUT = timedelta(minutes=15)
+MAX_TRANSIENT_ATTEMPTS = 8
+
+
+class Wait(Exception):
+    def __init__(self, seconds, message=""):
+        super().__init__(message)
+        self.seconds, self.message = seconds, message
+
+
+class StepFailed(Exception):
+    pass
+
+
+def create_steps(server):
+    ServerStep.objects.bulk_create([
+        ServerStep(server=server, number=n, key=key, label=label) for n, (key, label, _) in enumerate(STEPS, 1)
+    ])
+
+
+def _set_status(server, status, message="", **fields):
+    old = server.status
+    Server.objects.filter(pk=server.pk).update(status=status, status_message=message, **fields)
+    server.status, server.status_message = status, message
+    for name, value in fields.items():
+        setattr(server, name, value)
+    if old != status:
+        audit.record(server.workspace, "server.status_changed", target=server, old=old, new=status)
+
+
+# --- The steps -----------------------------------------------------------------------------------
+
+
+def ensure_ssh_keys(server, client):
+    key = sshkeys.workspace_key(server.workspace)
+    ids = []
+    for number, public_key in enumerate([key.public_key, *server.extra_public_keys]):
+        fingerprint = sshkeys.md5_fingerprint(public_key)
+        try:
+            ids.append(client.get_ssh_key(fingerprint)["id"])
+            continue
+        except digitalocean.NotFound:
+            pass
+        name = f"devpilot-{server.workspace.slug}" + (f"-{number}" if number else "")
+        try:
+            ids.append(client.create_ssh_key(name, public_key)["id"])
+        except digitalocean.Rejected as e:
+            if "already in use" not in e.message:
+                raise
+            ids.append(client.get_ssh_key(fingerprint)["id"])
+    Server.objects.filter(pk=server.pk).update(ssh_key_ids=ids)
+    server.ssh_key_ids = ids
+
+
+def _explain_create(error):
+    message = error.message.lower()
+    if isinstance(error, digitalocean.MissingScope):
+        return ("This token cannot create Droplets: it needs write scope. Generate a token with Read and Write "
+                "scope and rotate the connection.")
+    if "droplet limit" in message:
+        return ("Your DigitalOcean account has reached its Droplet limit. Ask DigitalOcean for a higher limit "
+                "(Account > Limits) or destroy a Droplet first.")
+    if "size is not available" in message or "invalid size" in message:
+        return ("This size is not available in this region right now (DigitalOcean sells out sizes at times). "
+                "Choose another size or region.")
+    if "region is not available" in message:
+        return "This region is not available for new Droplets right now. Choose another region."
+    return error.message
+
+
+def ensure_droplet(server, client):
+    if server.droplet_id:
+        return
+    existing = client.list_droplets(tag_name=server.tag)
+    if existing:
+        _adopt(server, existing[0])
+        return
+    if server.create_attempted_at and timezone.now() - server.create_attempted_at < CREATE_SETTLE:
+        raise Wait(10, "Checking whether the last create call took effect…")
+    token = server.registration_token or agents.new_registration_token(server)
+    Server.objects.filter(pk=server.pk).update(
+        registration_token_hash=server.registration_token_hash, registration_token_ciphertext=server.registration_token_ciphertext,
+        registration_expires_at=server.registration_expires_at, create_attempted_at=timezone.now())
+    body = {
+        "name": server.name, "region": server.region, "size": server.size, "image": server.image,
+        "ssh_keys": server.ssh_key_ids, "monitoring": server.monitoring, "backups": server.backups,
+        "ipv6": server.ipv6, "tags": ["devpilot", f"devpilot:workspace:{server.workspace.slug}", server.tag],
+        "user_data": cloudinit.user_data(settings.DEVPILOT_PUBLIC_URL, token),
+    }
+    try:
+        droplet = client.create_droplet(**body)
+    except (digitalocean.Rejected, digitalocean.MissingScope) as e:
+        raise StepFailed(_explain_create(e)) from None
+    except digitalocean.Unavailable as e:
+        if e.request_sent:
+            raise Wait(15, "DigitalOcean did not confirm the create; looking the Droplet up by its tag.") from None
+        raise
+    _adopt(server, droplet)
+
+
+def _adopt(server, droplet):
+    """Save the Droplet id the moment it is known."""
+    Server.objects.filter(pk=server.pk).update(droplet_id=droplet["id"], droplet_created_at=timezone.now())
+    server.droplet_id, server.droplet_created_at = droplet["id"], timezone.now()
+
+
+def record_networks(server, droplet):
+    networks = droplet.get("networks") or {}
+    v4 = {n.get("type"): n.get("ip_address") for n in networks.get("v4") or []}
+    v6 = [n.get("ip_address") for n in networks.get("v6") or []]
+    fields = {"ipv4_public": v4.get("public"), "ipv4_private": v4.get("private"), "ipv6_address": v6[0] if v6 else None}
+    Server.objects.filter(pk=server.pk).update(**fields)
+    for name, value in fields.items():
+        setattr(server, name, value)
+
+
+def wait_for_boot(server, client, attempt):
+    try:
+        droplet = client.get_droplet(server.droplet_id)
+    except digitalocean.NotFound:
+        if timezone.now() - server.droplet_created_at < NOT_YET_VISIBLE:
+            raise Wait(5, "The new Droplet is not visible yet.") from None
+        raise StepFailed("The Droplet disappeared at DigitalOcean while it was booting.") from None
+    if droplet.get("status") == "active":
+        record_networks(server, droplet)
+        return
+    if timezone.now() - server.droplet_created_at > BOOT_TIMEOUT:
+        raise StepFailed(f"The Droplet did not become active within {BOOT_TIMEOUT.seconds // 60} minutes "
+                         f"(it is {droplet.get('status')}). Check it in DigitalOcean, then Retry.")
+    raise Wait(5 if attempt <= 2 else min(30, 5 * attempt), f"The Droplet is {droplet.get('status')}…")
+
+
+def firewall_rules(server):
+    inbound = [{"protocol": r["protocol"], "ports": r["ports"], "sources": {"addresses": r["sources"]}}
+               for r in server.inbound_rules]
+    everywhere = {"addresses": ["0.0.0.0/0", "::/0"]}
+    outbound = [{"protocol": "tcp", "ports": "0", "destinations": everywhere},
+                {"protocol": "udp", "ports": "0", "destinations": everywhere},
+                {"protocol": "icmp", "destinations": everywhere}]
+    return inbound, outbound
+
+
+def ensure_firewall(server, client):
+    firewall = next((f for f in client.list_firewalls() if f.get("name") == server.firewall_name), None)
+    if firewall is None:
+        inbound, outbound = firewall_rules(server)
+        firewall = client.create_firewall(name=server.firewall_name, inbound_rules=inbound, outbound_rules=outbound,
+                                          droplet_ids=[server.droplet_id])
+    elif server.droplet_id not in (firewall.get("droplet_ids") or []):
+        client.add_droplets_to_firewall(firewall["id"], [server.droplet_id])
+    Server.objects.filter(pk=server.pk).update(firewall_id=firewall["id"])
+    server.firewall_id = firewall["id"]
+
+
+def wait_for_agent(server, client, step):
+    if server.agent_registered_at:
+        return
+    if step.started_at and timezone.now() - step.started_at > AGENT_TIMEOUT:
+        raise StepFailed(
+            f"The agent has not registered after {AGENT_TIMEOUT.seconds // 60} minutes. Check that "
+            f"{settings.DEVPILOT_PUBLIC_URL} (DEVPILOT_PUBLIC_URL) is reachable from the Droplet, and look at "
+            "`journalctl -u devpilot-agent` on it.")
+    raise Wait(15, "Waiting for the agent to register…")
+
+
+# --- The machine ---------------------------------------------------------------------------------
+
+
+def _run_step(server, step, client):
+    if step.key == "ssh_key":
+        ensure_ssh_keys(server, client)
+    elif step.key == "droplet":
+        ensure_droplet(server, client)
+    elif step.key == "boot":
+        wait_for_boot(server, client, step.attempts)
+    elif step.key == "firewall":
+        ensure_firewall(server, client)
+    elif step.key == "agent":
+        wait_for_agent(server, client, step)
+
+
+def advance(server_id):
+    """Run steps until one must wait (returns seconds), or the server is ready or failed (None)."""
+    with transaction.atomic():
+        server = Server.objects.select_for_update().select_related("workspace", "connection").get(pk=server_id)
+        if server.status in (ServerStatus.FAILED, ServerStatus.READY, ServerStatus.AGENT_MISSING,
+                             ServerStatus.DESTROYED, ServerStatus.DESTROYING):
+            return None
+        if server.connection is None:
+            _set_status(server, ServerStatus.NO_CONNECTION, "The connection was removed.")
+            return None
+        client = server.connection.client()
+        for step in server.steps.exclude(status=StepStatus.SUCCEEDED):
+            status = dict((k, s) for k, _, s in STEPS)[step.key]
+            if server.status != status:
+                _set_status(server, status)
+            now = timezone.now()
+            step.status, step.attempts = StepStatus.RUNNING, step.attempts + 1
+            step.started_at = step.started_at or now
+            try:
+                _run_step(server, step, client)
+            except Wait as wait:
+                step.message = wait.message
+                step.save()
+                return wait.seconds
+            except StepFailed as failure:
+                return _fail(server, step, str(failure))
+            except digitalocean.RateLimited as e:
+                step.message = e.message
+                step.save()
+                return max(5, int(e.retry_after))
+            except (digitalocean.Unavailable, digitalocean.Rejected) as e:
+                if isinstance(e, digitalocean.Unavailable) and step.attempts < MAX_TRANSIENT_ATTEMPTS:
+                    step.message = e.message + " Retrying."
+                    step.save()
+                    return min(60, 5 * step.attempts)
+                return _fail(server, step, e.message)
+            except digitalocean.DigitalOceanError as e:
+                return _fail(server, step, e.message)
+            step.status, step.finished_at, step.message = StepStatus.SUCCEEDED, timezone.now(), ""
+            step.save()
+        _set_status(server, ServerStatus.READY)
+        return None
+
+
+def _fail(server, step, message):
+    step.status, step.finished_at, step.message = StepStatus.FAILED, timezone.now(), message
+    step.save()
+    if step.key == "agent":
+        _set_status(server, ServerStatus.AGENT_MISSING, message)
+    else:
+        _set_status(server, ServerStatus.FAILED, f"Step {step.number} ({step.label}) failed: {message}")
+    return None
+
+
+def retry(server):
+    """Resume from the failed step."""
+    failed = server.steps.filter(status=StepStatus.FAILED).first()
+    if failed is None:
+        return False
+    ServerStep.objects.filter(pk=failed.pk).update(status=StepStatus.PENDING, message="", started_at=None,
+                                                   finished_at=None, attempts=0)
+    _set_status(server, dict((k, s) for k, _, s in STEPS)[failed.key], "Retrying…")
+    return True
+
+
+def agent_registered(server):
+    """The agent called in: finish the agent step (also after an 'agent missing' timeout)."""
+    step = server.steps.filter(key="agent").first()
+    if step is None:
+        return
+    if server.status in (ServerStatus.INSTALLING_AGENT, ServerStatus.AGENT_MISSING):
+        ServerStep.objects.filter(pk=step.pk).update(status=StepStatus.SUCCEEDED, finished_at=timezone.now(),
+                                                     message="")
+        _set_status(server, ServerStatus.READY)
