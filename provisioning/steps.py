@@ -211,7 +211,7 @@ def _run_step(server, step, client):
 def advance(server_id):
     """Run steps until one must wait (returns seconds), or the server is ready or failed (None)."""
     with transaction.atomic():
-        server = Server.objects.select_for_update().select_related("workspace", "connection").get(pk=server_id)
+        server = Server.objects.select_for_update(of=("self",)).select_related("workspace", "connection").get(pk=server_id)
         if server.status in (ServerStatus.FAILED, ServerStatus.READY, ServerStatus.AGENT_MISSING,
                              ServerStatus.DESTROYED, ServerStatus.DESTROYING):
             return None
