@@ -1,0 +1,274 @@
+"""Server pages: the list, the New server wizard, a server's live page and its actions."""
+
+from decimal import Decimal
+
+from django.contrib import messages
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from connections import digitalocean
+from devpilot import audit
+from devpilot.access import workspace_view
+from provisioning import lifecycle, services, sshkeys
+from provisioning.models import Server
+
+STEPS = [("connection", "Connection"), ("location", "Location"), ("size", "Size"), ("image", "Image"),
+         ("details", "Details"), ("review", "Review")]
+REQUIRED = {"connection": "connection", "location": "region", "size": "size", "image": "image", "details": "name"}
+BACKUPS_SHARE = Decimal("0.20")  # weekly backups cost 20% of the Droplet's price
+
+
+def _server(request, server_id):
+    return get_object_or_404(Server.objects.select_related("connection"), workspace=request.workspace, pk=server_id)
+
+
+@workspace_view()
+def server_list(request):
+    servers = request.workspace.servers.select_related("connection")
+    return render(request, "provisioning/list.html", {"servers": servers})
+
+
+# --- Wizard --------------------------------------------------------------------------------------
+
+
+def _draft_key(request):
+    return f"server_draft:{request.workspace.pk}"
+
+
+def _draft(request):
+    return request.session.get(_draft_key(request), {})
+
+
+def _save(request, **data):
+    request.session[_draft_key(request)] = {**_draft(request), **data}
+
+
+@workspace_view("servers.manage")
+def wizard_start(request):
+    request.session.pop(_draft_key(request), None)
+    return redirect("server_wizard", ws=request.workspace.slug, step="connection")
+
+
+def _client(request, draft):
+    connection = request.workspace.connections.filter(pk=draft.get("connection")).first()
+    return connection, connection.client() if connection else None
+
+
+def _catalog(client, draft):
+    """Regions, sizes and images as the wizard shows them (only what can be ordered now)."""
+    regions = [r for r in client.list_regions() if r.get("available")]
+    region = next((r for r in regions if r["slug"] == draft.get("region")), None)
+    sizes = [s for s in client.list_sizes() if s.get("available") and region and s["slug"] in region.get("sizes", [])]
+    images = sorted((i for i in client.list_images() if i.get("status", "available") == "available"),
+                    key=lambda i: (i.get("distribution", ""), i.get("name", "")), reverse=True)
+    return regions, sizes, images
+
+
+def default_image(images):
+    ubuntu = [i for i in images if i.get("distribution") == "Ubuntu" and "LTS" in i.get("name", "")]
+    return max(ubuntu, key=lambda i: i.get("slug", ""))["slug"] if ubuntu else (images[0]["slug"] if images else "")
+
+
+@workspace_view("servers.manage")
+def wizard(request, step):
+    order = [s for s, _ in STEPS]
+    if step not in order:
+        raise Http404("No such step.")
+    draft = _draft(request)
+    for earlier in order[: order.index(step)]:
+        if earlier in REQUIRED and not draft.get(REQUIRED[earlier]):
+            return redirect("server_wizard", ws=request.workspace.slug, step=earlier)
+    context = {"steps": STEPS, "step": step, "step_index": order.index(step), "draft": draft, "errors": {}}
+    previous = order[order.index(step) - 1] if order.index(step) else None
+    if request.method == "POST" and request.POST.get("go") == "back" and previous:
+        return redirect("server_wizard", ws=request.workspace.slug, step=previous)
+    connection, client = _client(request, draft)
+    try:
+        result = _step(request, step, draft, connection, client, context)
+    except digitalocean.DigitalOceanError as e:
+        context["error"] = f"DigitalOcean answered: {e.message}"
+        result = None
+    if result is not None:
+        return result
+    return render(request, "provisioning/wizard.html", {**context, "previous": previous})
+
+
+def _next(request, step):
+    order = [s for s, _ in STEPS]
+    return redirect("server_wizard", ws=request.workspace.slug, step=order[order.index(step) + 1])
+
+
+def _step(request, step, draft, connection, client, context):
+    post = request.POST if request.method == "POST" else None
+    if step == "connection":
+        context["connections"] = request.workspace.connections.all()
+        if post and request.workspace.connections.filter(pk=post.get("connection")).exists():
+            _save(request, connection=post["connection"])
+            return _next(request, step)
+        if post:
+            context["errors"]["connection"] = "Choose a connection."
+        return None
+    regions, sizes, images = _catalog(client, draft)
+    context.update(regions=regions, sizes=sizes, images=images, connection=connection)
+    if step == "location":
+        if post and any(r["slug"] == post.get("region") for r in regions):
+            _save(request, region=post["region"], size="")
+            return _next(request, step)
+        if post:
+            context["errors"]["region"] = "Choose an available region."
+    elif step == "size":
+        if post and any(s["slug"] == post.get("size") for s in sizes):
+            size = next(s for s in sizes if s["slug"] == post["size"])
+            _save(request, size=size["slug"], price_monthly=str(size["price_monthly"]),
+                  price_hourly=str(size["price_hourly"]))
+            return _next(request, step)
+        if post:
+            context["errors"]["size"] = "Choose a size available in this region."
+    elif step == "image":
+        context["default_image"] = draft.get("image") or default_image(images)
+        if post and any(i["slug"] == post.get("image") for i in images):
+            _save(request, image=post["image"])
+            return _next(request, step)
+        if post:
+            context["errors"]["image"] = "Choose an image."
+    elif step == "details":
+        return _details(request, draft, context, post)
+    elif step == "review":
+        return _review(request, draft, connection, client, context, post)
+    return None
+
+
+def _details(request, draft, context, post):
+    context["defaults"] = {"ports": draft.get("ports", "22, 80, 443"), "sources": draft.get("sources", "0.0.0.0/0, ::/0")}
+    if not post:
+        return None
+    data = {
+        "name": post.get("name", "").strip(), "ports": post.get("ports", ""), "sources": post.get("sources", ""),
+        "public_keys": post.get("public_keys", ""), "monitoring": post.get("monitoring") == "on",
+        "backups": post.get("backups") == "on", "ipv6": post.get("ipv6") == "on",
+    }
+    errors = context["errors"]
+    try:
+        services.validate_name(data["name"])
+        if request.workspace.servers.filter(name=data["name"]).exists():
+            errors["name"] = f"A server named {data['name']} already exists in this workspace."
+    except services.ServerError as e:
+        errors["name"] = str(e)
+    try:
+        data["inbound_rules"] = inbound_rules(data["ports"], data["sources"])
+    except services.ServerError as e:
+        errors["ports"] = str(e)
+    bad_keys = [k for k in public_keys(data["public_keys"]) if not sshkeys.valid_public_key(k)]
+    if bad_keys:
+        errors["public_keys"] = f"Not an SSH public key: {bad_keys[0][:40]}…"
+    _save(request, **{k: v for k, v in data.items() if k != "inbound_rules"})
+    context["draft"] = _draft(request)
+    if errors:
+        return None
+    return _next(request, "details")
+
+
+def inbound_rules(ports, sources):
+    addresses = [a.strip() for a in sources.split(",") if a.strip()] or ["0.0.0.0/0", "::/0"]
+    items = [p.strip() for p in ports.split(",") if p.strip()]
+    if not items:
+        raise services.ServerError("Give at least one inbound port (22 keeps SSH reachable).")
+    return [{"protocol": "tcp", "ports": services.validate_ports(p), "sources": addresses} for p in items]
+
+
+def public_keys(text):
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _review(request, draft, connection, client, context, post):
+    price = Decimal(draft.get("price_monthly") or "0")
+    context["monthly_cost"] = (price * (1 + BACKUPS_SHARE) if draft.get("backups") else price).quantize(Decimal("0.01"))
+    account = client.get_account()
+    droplet_count = len(client.list_droplets())
+    limit = account.get("droplet_limit")
+    context.update(droplet_count=droplet_count, droplet_limit=limit,
+                   at_limit=limit is not None and droplet_count >= limit,
+                   rules=inbound_rules(draft.get("ports", "22"), draft.get("sources", "")))
+    if not post or context["at_limit"]:
+        return None
+    try:
+        server = services.create(
+            request.workspace, connection, name=draft["name"], region=draft["region"], size=draft["size"],
+            image=draft["image"], price_monthly=context["monthly_cost"], inbound_rules=context["rules"],
+            extra_public_keys=public_keys(draft.get("public_keys", "")), monitoring=draft.get("monitoring", True),
+            backups=draft.get("backups", False), ipv6=draft.get("ipv6", False), user=request.user, request=request)
+    except services.ServerError as e:
+        context["error"] = str(e)
+        return None
+    request.session.pop(_draft_key(request), None)
+    messages.success(request, f"Provisioning {server.name}.")
+    return redirect("server_detail", ws=request.workspace.slug, server_id=server.pk)
+
+
+# --- A server ------------------------------------------------------------------------------------
+
+
+@workspace_view()
+def server_detail(request, server_id):
+    server = _server(request, server_id)
+    return render(request, "provisioning/detail.html", {"server": server, "steps": server.steps.all()})
+
+
+@workspace_view()
+def server_progress(request, server_id):
+    server = _server(request, server_id)
+    return render(request, "provisioning/detail.html#progress", {"server": server, "steps": server.steps.all()})
+
+
+@require_POST
+@workspace_view("servers.manage")
+def server_action(request, server_id):
+    server = _server(request, server_id)
+    action = request.POST.get("action")
+    try:
+        if action == "retry":
+            services.retry(server, user=request.user, request=request)
+        elif action in lifecycle.ACTIONS and action != "destroy":
+            lifecycle.request(server, action, size=request.POST.get("size"), user=request.user, request=request)
+        else:
+            raise lifecycle.ActionRefused("Unknown action.")
+    except (lifecycle.ActionRefused, services.ServerError) as e:
+        messages.error(request, str(e))
+    return redirect("server_detail", ws=request.workspace.slug, server_id=server.pk)
+
+
+@workspace_view("servers.manage")
+def server_destroy(request, server_id):
+    server = _server(request, server_id)
+    error = None
+    if request.method == "POST":
+        if request.POST.get("confirm") != server.name:
+            error = f"Type {server.name} to confirm."
+        elif request.POST.get("mode") == "devpilot-only":
+            services.remove_record(server, user=request.user, request=request)
+            messages.success(request, f"{server.name} removed from Devpilot; the Droplet was left at DigitalOcean.")
+            return redirect("servers", ws=request.workspace.slug)
+        else:
+            try:
+                lifecycle.request(server, "destroy", user=request.user, request=request)
+                messages.success(request, f"Destroying {server.name}…")
+                return redirect("server_detail", ws=request.workspace.slug, server_id=server.pk)
+            except lifecycle.ActionRefused as e:
+                error = str(e)
+    return render(request, "provisioning/destroy.html", {"server": server, "error": error})
+
+
+@workspace_view()
+def ssh_key(request):
+    key = sshkeys.workspace_key(request.workspace)
+    return render(request, "provisioning/ssh_key.html", {"key": key, "settings_tab": "ssh_key"})
+
+
+@workspace_view("servers.manage")
+def ssh_key_download(request):
+    key = sshkeys.workspace_key(request.workspace)
+    audit.record(request.workspace, "ssh_key.downloaded", request=request, target=key)
+    response = HttpResponse(key.private_key, content_type="application/x-pem-file")
+    response["Content-Disposition"] = f'attachment; filename="devpilot-{request.workspace.slug}"'
+    return response
