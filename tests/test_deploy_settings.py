@@ -27,3 +27,8 @@ def test_the_default_settings_are_production_settings():
 def test_settings_refuse_to_start_without_keys():
     result = manage("check", SECRET_KEY="x", DEVPILOT_ENCRYPTION_KEYS="")
     assert result.returncode != 0
+
+
+def test_every_model_change_has_a_migration():
+    result = manage("makemigrations", "--check", "--dry-run", SECRET_KEY="x" * 50, DEVPILOT_ENCRYPTION_KEYS=crypto.generate_key())
+    assert result.returncode == 0, result.stdout + result.stderr
