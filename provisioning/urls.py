@@ -15,6 +15,7 @@ urlpatterns = [
     path(server + "destroy/", views.server_destroy, name="server_destroy"),
     path("w/<slug:ws>/settings/ssh-key/", views.ssh_key, name="ssh_key"),
     path("w/<slug:ws>/settings/ssh-key/private/", views.ssh_key_download, name="ssh_key_download"),
+    path("agent/devpilot-agent.py", views.agent_script, name="agent_script"),
     path("api/v1/servers", api.servers, name="api_servers"),
     path("api/v1/servers/<uuid:server_id>", api.server, name="api_server"),
     path("api/v1/servers/<uuid:server_id>/actions", api.server_actions, name="api_server_actions"),

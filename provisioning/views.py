@@ -259,6 +259,13 @@ def server_destroy(request, server_id):
     return render(request, "provisioning/destroy.html", {"server": server, "error": error})
 
 
+def agent_script(request):
+    """The agent, as embedded in every Droplet's cloud-init (public: it holds no secret)."""
+    from provisioning.cloudinit import agent_source
+
+    return HttpResponse(agent_source(), content_type="text/x-python; charset=utf-8")
+
+
 @workspace_view()
 def ssh_key(request):
     key = sshkeys.workspace_key(request.workspace)

@@ -249,3 +249,19 @@ def test_server_names_follow_the_hostname_rule(workspace, connection):
     with pytest.raises(services.ServerError, match="already exists"):
         new_server(workspace, connection, name="web")
         new_server(workspace, connection, name="web")
+
+
+def test_a_droplet_that_never_boots_fails_with_a_message(workspace, connection, fake_do):
+    fake_do.boot_after_gets = 10_000
+    server = new_server(workspace, connection)
+    steps.advance(server.pk)
+    Server.objects.filter(pk=server.pk).update(droplet_created_at=timezone.now() - steps.BOOT_TIMEOUT - timedelta(seconds=1))
+    server = settle(server)
+    assert server.status == ServerStatus.FAILED
+    assert "did not become active within 10 minutes" in server.status_message
+    assert "Retry" in server.status_message
+
+
+def test_devpilot_serves_the_agent_it_embeds(client, db):
+    response = client.get("/agent/devpilot-agent.py")
+    assert response.status_code == 200 and response.content.decode() == AGENT_PATH.read_text()
