@@ -6,6 +6,7 @@ from devpilot import api_views, views
 urlpatterns = [
     path("", views.home, name="home"),
     path("health/", views.health_view, name="health"),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("accounts/signup/", views.signup, name="signup"),
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

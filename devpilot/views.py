@@ -6,6 +6,7 @@ from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
@@ -259,6 +260,11 @@ def audit_log(request):
         events = events.filter(action__startswith=action)
     page = Paginator(events, 50).get_page(request.GET.get("page"))
     return render(request, "devpilot/audit_log.html", {"settings_tab": "audit", "page": page, "action": action})
+
+
+def favicon(request):
+    """Browsers ask for /favicon.ico on pages without a <link rel=icon> (e.g. HTMX fragments)."""
+    return redirect(static("devpilot/favicon.svg"), permanent=True)
 
 
 def health_view(request):

@@ -25,6 +25,9 @@ def factory(*kwarg_names):
 def a_membership(workspace, owner):
     from devpilot.models import Membership, Role, User
 
+    existing = workspace.memberships.filter(user__email=f"member-{workspace.slug}@example.com").first()
+    if existing:
+        return existing
     user = User.objects.create_user(email=f"member-{workspace.slug}@example.com", password="x")
     return Membership.objects.create(workspace=workspace, user=user, role=Role.MEMBER)
 
@@ -33,6 +36,9 @@ def a_membership(workspace, owner):
 def an_invitation(workspace, owner):
     from devpilot import members
 
+    pending = [i for i in workspace.invitations.all() if i.is_pending]
+    if pending:
+        return pending[0]
     invitation, _ = members.invite(owner.memberships.get(workspace=workspace), "invitee@example.com", "member")
     return invitation
 
@@ -41,7 +47,7 @@ def an_invitation(workspace, owner):
 def an_api_token(workspace, owner):
     from devpilot.tokens import create_api_token
 
-    return create_api_token(workspace, "isolation")[0]
+    return workspace.api_tokens.filter(name="isolation").first() or create_api_token(workspace, "isolation")[0]
 
 
 # --- Secrets -----------------------------------------------------------------------------
@@ -75,7 +81,8 @@ def a_secret_version(workspace, owner):
 def a_folder(workspace, owner):
     from devpilot import secrets
 
-    return secrets.create_folder(workspace.environments.get(slug="dev"), "/", "isolated")
+    env = workspace.environments.get(slug="dev")
+    return env.folders.filter(path="/isolated").first() or secrets.create_folder(env, "/", "isolated")
 
 
 @factory("environment_id")
