@@ -11,6 +11,7 @@ urlpatterns = [
     path(base + "new/", views.wizard_start, name="sync_new"),
     path(base + "new/apps/", views.wizard_apps, name="sync_wizard_apps"),
     path(base + "new/preview/", views.wizard_preview, name="sync_wizard_preview"),
+    path(base + "new/components/", views.wizard_components, name="sync_wizard_components"),
     path(base + "new/<slug:step>/", views.wizard, name="sync_wizard"),
     path(sync, views.sync_detail, name="sync_detail"),
     path(sync + "status/", views.sync_status, name="sync_status"),

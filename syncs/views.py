@@ -147,8 +147,11 @@ def _destination(request, draft):
             return _next(request, "destination", {**data, "app_name": app["spec"]["name"]})
     connection_id = form["connection"].value() or (form.fields["connection"].choices[0][0])
     apps, apps_error = _apps_for(request, connection_id)
+    selected = next((a for a in apps if a["id"] == form["app_id"].value()), None)
     return _step_page(request, "destination", {
         "form": form, "apps": apps, "apps_error": apps_error, "selected_app": form["app_id"].value(),
+        "components": app_platform.components(selected["spec"]) if selected else [],
+        "selected_component": form["component"].value() or "",
     })
 
 
@@ -163,6 +166,21 @@ def wizard_apps(request):
         "apps": apps, "apps_error": apps_error, "selected_app": request.GET.get("app_id") or _draft(request).get("app_id"),
         "query": query,
     })
+
+
+@workspace_view("syncs.manage")
+def wizard_components(request):
+    """Where in the chosen app variables can go: app level, or one of its components (HTMX)."""
+    connection = request.workspace.connections.filter(pk=request.GET.get("connection")).first()
+    components, error = [], None
+    if connection and request.GET.get("app_id"):
+        try:
+            app = connection.client().get_app(request.GET["app_id"])
+            components = app_platform.components(app.get("spec") or {})
+        except digitalocean.DigitalOceanError as e:
+            error = e.message
+    return render(request, "syncs/wizard.html#component_picker", {
+        "components": components, "components_error": error, "selected_component": request.GET.get("component", "")})
 
 
 def _source_keys(request, draft):

@@ -16,7 +16,8 @@ def world(workspace, fake_do):
     Connection.objects.create(workspace=workspace, name="devpilot-integration", token="dop_v1_good")
     for i in range(30):
         fake_do.add_app(f"other-app-{i:02d}")
-    app = fake_do.add_app("do-todo-app", envs=[{"key": "LEGACY", "value": "old", "type": "GENERAL", "scope": "RUN_TIME"}])
+    app = fake_do.add_app("do-todo-app", envs=[{"key": "LEGACY", "value": "old", "type": "GENERAL", "scope": "RUN_TIME"}],
+                          services=[{"name": "web"}])
     return app
 
 
@@ -36,6 +37,8 @@ def test_the_whole_wizard(page, owner, workspace, world, fake_do):
     page.fill("#app-search", "todo")
     page.wait_for_selector("text=1 app.")
     page.check(f"input[name=app_id][value='{world['id']}']")
+    page.wait_for_selector("#id_component >> option:has-text('Component web (services)')", state="attached")
+    assert page.input_value("#id_component") == ""  # app-level variables by default
     page.click("button:has-text('Next')")
 
     # Options: an invalid key schema is refused inline, with a live preview.
