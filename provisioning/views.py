@@ -10,6 +10,7 @@ from django.views.decorators.http import require_POST
 from connections import digitalocean
 from devpilot import audit
 from devpilot.access import workspace_view
+from devpilot.drafts import Draft
 from provisioning import lifecycle, services, sshkeys
 from provisioning.models import Server
 
@@ -32,21 +33,13 @@ def server_list(request):
 # --- Wizard --------------------------------------------------------------------------------------
 
 
-def _draft_key(request):
-    return f"server_draft:{request.workspace.pk}"
-
-
 def _draft(request):
-    return request.session.get(_draft_key(request), {})
-
-
-def _save(request, **data):
-    request.session[_draft_key(request)] = {**_draft(request), **data}
+    return Draft(request, "server_draft")
 
 
 @workspace_view("servers.manage")
 def wizard_start(request):
-    request.session.pop(_draft_key(request), None)
+    _draft(request).clear()
     return redirect("server_wizard", ws=request.workspace.slug, step="connection")
 
 
@@ -75,7 +68,7 @@ def wizard(request, step):
     order = [s for s, _ in STEPS]
     if step not in order:
         raise Http404("No such step.")
-    draft = _draft(request)
+    draft = _draft(request).data
     for earlier in order[: order.index(step)]:
         if earlier in REQUIRED and not draft.get(REQUIRED[earlier]):
             return redirect("server_wizard", ws=request.workspace.slug, step=earlier)
@@ -104,7 +97,7 @@ def _step(request, step, draft, connection, client, context):
     if step == "connection":
         context["connections"] = request.workspace.connections.all()
         if post and request.workspace.connections.filter(pk=post.get("connection")).exists():
-            _save(request, connection=post["connection"])
+            _draft(request).update(connection=post["connection"])
             return _next(request, step)
         if post:
             context["errors"]["connection"] = "Choose a connection."
@@ -113,14 +106,14 @@ def _step(request, step, draft, connection, client, context):
     context.update(regions=regions, sizes=sizes, images=images, connection=connection)
     if step == "location":
         if post and any(r["slug"] == post.get("region") for r in regions):
-            _save(request, region=post["region"], size="")
+            _draft(request).update(region=post["region"], size="")
             return _next(request, step)
         if post:
             context["errors"]["region"] = "Choose an available region."
     elif step == "size":
         if post and any(s["slug"] == post.get("size") for s in sizes):
             size = next(s for s in sizes if s["slug"] == post["size"])
-            _save(request, size=size["slug"], price_monthly=str(size["price_monthly"]),
+            _draft(request).update(size=size["slug"], price_monthly=str(size["price_monthly"]),
                   price_hourly=str(size["price_hourly"]))
             return _next(request, step)
         if post:
@@ -128,7 +121,7 @@ def _step(request, step, draft, connection, client, context):
     elif step == "image":
         context["default_image"] = draft.get("image") or default_image(images)
         if post and any(i["slug"] == post.get("image") for i in images):
-            _save(request, image=post["image"])
+            _draft(request).update(image=post["image"])
             return _next(request, step)
         if post:
             context["errors"]["image"] = "Choose an image."
@@ -162,8 +155,8 @@ def _details(request, draft, context, post):
     bad_keys = [k for k in public_keys(data["public_keys"]) if not sshkeys.valid_public_key(k)]
     if bad_keys:
         errors["public_keys"] = f"Not an SSH public key: {bad_keys[0][:40]}…"
-    _save(request, **{k: v for k, v in data.items() if k != "inbound_rules"})
-    context["draft"] = _draft(request)
+    _draft(request).update(**{k: v for k, v in data.items() if k != "inbound_rules"})
+    context["draft"] = _draft(request).data
     if errors:
         return None
     return _next(request, "details")
@@ -201,7 +194,7 @@ def _review(request, draft, connection, client, context, post):
     except services.ServerError as e:
         context["error"] = str(e)
         return None
-    request.session.pop(_draft_key(request), None)
+    _draft(request).clear()
     messages.success(request, f"Provisioning {server.name}.")
     return redirect("server_detail", ws=request.workspace.slug, server_id=server.pk)
 

@@ -7,6 +7,7 @@ from django.views.decorators.http import require_POST
 
 from connections import digitalocean
 from devpilot.access import workspace_view
+from devpilot.drafts import Draft
 from syncs import engine, keyschema, services
 from syncs.destinations import digitalocean_app_platform as app_platform
 from syncs.forms import DestinationForm, DetailsForm, OptionsForm, SourceForm, suggest_name
@@ -36,16 +37,8 @@ def sync_list(request):
 # --- The wizard: a draft in the session, one form per step ---------------------------------------
 
 
-def _draft_key(request):
-    return f"sync_draft:{request.workspace.pk}"
-
-
 def _draft(request):
-    return request.session.get(_draft_key(request), {})
-
-
-def _save_draft(request, data):
-    request.session[_draft_key(request)] = {**_draft(request), **data}
+    return Draft(request, "sync_draft")
 
 
 def _first_missing_step(draft):
@@ -70,7 +63,7 @@ def draft_sync(workspace, draft):
 
 @workspace_view("syncs.manage")
 def wizard_start(request):
-    request.session.pop(_draft_key(request), None)
+    _draft(request).clear()
     return redirect("sync_wizard", ws=request.workspace.slug, step="source")
 
 
@@ -78,7 +71,7 @@ def wizard_start(request):
 def wizard(request, step):
     if step not in dict(STEPS):
         raise Http404("No such step.")
-    draft = _draft(request)
+    draft = _draft(request).data
     missing = _first_missing_step(draft)
     order = [s for s, _ in STEPS]
     if missing and order.index(missing) < order.index(step):
@@ -102,7 +95,7 @@ def _step_page(request, step, context):
 
 
 def _next(request, step, data):
-    _save_draft(request, data)
+    _draft(request).update(**data)
     order = [s for s, _ in STEPS]
     if request.POST.get("go") == "back" and order.index(step):
         return redirect("sync_wizard", ws=request.workspace.slug, step=order[order.index(step) - 1])
@@ -163,7 +156,7 @@ def wizard_apps(request):
     if query:
         apps = [a for a in apps if query in a["spec"]["name"].lower() or query in a["id"]]
     return render(request, "syncs/wizard.html#app_picker", {
-        "apps": apps, "apps_error": apps_error, "selected_app": request.GET.get("app_id") or _draft(request).get("app_id"),
+        "apps": apps, "apps_error": apps_error, "selected_app": request.GET.get("app_id") or _draft(request).data.get("app_id"),
         "query": query,
     })
 
@@ -217,7 +210,7 @@ def _preview(request, draft, schema):
 
 @workspace_view("syncs.manage")
 def wizard_preview(request):
-    return render(request, "syncs/wizard.html#preview", _preview(request, _draft(request), request.GET.get("key_schema", "")))
+    return render(request, "syncs/wizard.html#preview", _preview(request, _draft(request).data, request.GET.get("key_schema", "")))
 
 
 def _details(request, draft):
@@ -239,7 +232,7 @@ def _review(request, draft):
         except services.SyncError as e:
             messages.error(request, str(e))
             return redirect("sync_wizard", ws=request.workspace.slug, step="details")
-        request.session.pop(_draft_key(request), None)
+        _draft(request).clear()
         messages.success(request, f"Sync {sync.name} created." + (" Syncing now." if sync.auto_sync_enabled else ""))
         return redirect("sync_detail", ws=request.workspace.slug, sync_id=sync.pk)
     plan, plan_error = None, None
