@@ -2,6 +2,7 @@ import pytest
 import responses
 
 from connections.models import Connection
+from provisioning.models import Server
 from syncs.models import Sync
 from tests.conftest import log_in
 from tests.test_connections import GOOD, OTHER_ACCOUNT, REVOKED, digitalocean
@@ -53,13 +54,20 @@ def test_connect_test_rotate_and_remove(page, owner, workspace, rsps):
     dev = workspace.environments.get(slug="dev")
     sync = Sync.objects.create(workspace=workspace, name="web-prod", connection=conn, environment=dev,
                                folder=dev.folders.get(path="/"), app_id="app-1", app_name="web")
+    server = Server.objects.create(workspace=workspace, connection=conn, account_uuid=conn.account_uuid, name="db-1",
+                                   region="nyc3", size="s-1vcpu-1gb", image="ubuntu-24-04-x64", droplet_id=99,
+                                   status="ready")
     page.reload()
-    assert "web-prod" in page.locator("text=Used by").locator("..").inner_text()
+    used_by = page.locator("text=Used by").locator("..").inner_text()
+    assert "web-prod" in used_by and "db-1" in used_by
     page.click("a.button.danger >> text=Remove")
     page.wait_for_selector("text=are not destroyed")
-    assert "web-prod" in page.locator(".card").inner_text()
+    assert "web-prod" in page.locator(".card").inner_text() and "db-1" in page.locator(".card").inner_text()
     page.click("text=Remove connection")
     page.wait_for_selector("text=No Droplets were destroyed")
     assert not Connection.objects.exists()
     page.goto(f"/w/{workspace.slug}/syncs/{sync.pk}/")
     page.wait_for_selector("text=The connection was removed")
+    page.goto(f"/w/{workspace.slug}/servers/{server.pk}/")
+    page.wait_for_selector("text=connect its DigitalOcean account again")
+    assert Server.objects.get().droplet_id == 99
