@@ -165,7 +165,7 @@ def firewall_rules(server):
     everywhere = {"addresses": ["0.0.0.0/0", "::/0"]}
     outbound = [{"protocol": "tcp", "ports": "0", "destinations": everywhere},
                 {"protocol": "udp", "ports": "0", "destinations": everywhere},
-                {"protocol": "icmp", "destinations": everywhere}]
+                {"protocol": "icmp", "ports": "0", "destinations": everywhere}]
     return inbound, outbound
 
 

@@ -439,13 +439,16 @@ class FakeDigitalOcean:
                 item["status"] = "active"
             else:
                 raise FakeError(422, "unprocessable_entity", f"Unknown action type {kind!r}.")
-            return 201, {"action": fake._action(item["id"], kind, "completed")}
+            return 201, {"action": fake._action(item["id"], kind, "in-progress")}
 
         @route("GET", r"/v2/actions/(?P<action_id>\d+)", "actions:read")
         def action(fake, action_id, **_):
             if int(action_id) not in fake.actions:
                 raise FakeError(404, "not_found", "The resource you were accessing could not be found.")
-            return 200, {"action": fake.actions[int(action_id)]}
+            action = fake.actions[int(action_id)]
+            if action["status"] == "in-progress":  # an action finishes by the time anyone asks
+                action.update(status="completed", completed_at=_now())
+            return 200, {"action": action}
 
         @route("GET", r"/v2/firewalls", "firewall:read")
         def firewalls(fake, query, path, **_):
@@ -491,7 +494,8 @@ class FakeDigitalOcean:
         return self._next_id
 
     def _action(self, droplet_id, kind, status):
-        action = {"id": self._id(), "status": status, "type": kind, "started_at": _now(), "completed_at": _now(),
+        action = {"id": self._id(), "status": status, "type": kind, "started_at": _now(),
+                  "completed_at": _now() if status == "completed" else None,
                   "resource_id": droplet_id, "resource_type": "droplet", "region_slug": "nyc3"}
         self.actions[action["id"]] = action
         return action

@@ -37,6 +37,28 @@ def traffic(workspace, fake_do, monkeypatch):
     missing = Sync.objects.create(workspace=workspace, name="gone", connection=connection, environment=dev,
                                   folder=dev.folders.get(path="/"), app_id="00000000-0000-0000-0000-000000000000")
     engine.run(missing, "manual")
+    # Provisioning: keys, droplets, actions, firewalls, and their ugly cases.
+    from provisioning import lifecycle, reconcile, services as servers, steps, tasks
+
+    monkeypatch.setattr(tasks, "enqueue_provision", lambda server: None)
+    monkeypatch.setattr(tasks, "enqueue_action", lambda *args: None)
+    fake_do.boot_after_gets = 1
+    fake_do.fail_next("POST", r"^/v2/droplets$", status="timeout", after_applying=True)
+    server = servers.create(workspace, connection, name="web-1", region="nyc3", size="s-1vcpu-1gb",
+                            image="ubuntu-24-04-x64", ipv6=True)
+    for _ in range(10):
+        if steps.advance(server.pk) is None:
+            break
+        server.__class__.objects.filter(pk=server.pk).update(create_attempted_at=None)
+    server.__class__.objects.filter(pk=server.pk).update(status="ready")
+    lifecycle.run(server.pk, "power_off", sleep=lambda s: None)
+    lifecycle.run(server.pk, "resize", "s-2vcpu-2gb", sleep=lambda s: None)
+    reconcile.reconcile_all()
+    lifecycle.run(server.pk, "destroy", sleep=lambda s: None)
+    fake_do.tokens["dop_v1_good"]["account"]["droplet_limit"] = 0
+    limited = servers.create(workspace, connection, name="web-2", region="nyc3", size="s-1vcpu-1gb",
+                             image="ubuntu-24-04-x64")
+    steps.advance(limited.pk)
     fake_do.fail_next("GET", r"/v2/account", status=500, times=10)
     connections.test(connection)
     return fake_do
@@ -50,9 +72,12 @@ def test_every_request_devpilot_sends_is_valid(traffic):
 
 def test_every_answer_of_the_fake_is_valid(traffic):
     statuses = {status for _, _, status, _ in traffic.answers}
-    assert {200, 404, 500} <= statuses
+    assert {200, 201, 202, 204, 404, 422, 500} <= statuses
+    paths = {path.split("/")[2] for _, path, _, _ in traffic.answers}
+    assert {"account", "apps", "droplets", "firewalls", "actions", "regions", "sizes", "images"} <= paths
     for method, path, status, body in traffic.answers:
-        check_answer(method, path, status, body)
+        if status != "timeout":  # no answer was sent at all
+            check_answer(method, path, status, body)
 
 
 def test_the_checker_catches_a_private_dialect():
