@@ -6,6 +6,7 @@ from django.shortcuts import get_object_or_404
 from connections import digitalocean, services
 from connections.models import Connection, Provider
 from devpilot.api import ApiError, api_view, iso, require_workspace_id
+from devpilot.permissions import can
 
 PROVIDER = Provider.DIGITALOCEAN
 
@@ -71,8 +72,6 @@ def connections(request):
 
 
 def _can_manage(request):
-    from devpilot.permissions import can
-
     return can(request.role, "integrations.manage")
 
 

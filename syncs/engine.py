@@ -197,7 +197,10 @@ def remove_secrets(sync, trigger):
         message = f"Removed {run_record.deleted} variable{'s' if run_record.deleted != 1 else ''}."
         _finish(sync, run_record, SyncStatus.SUCCEEDED, message, started)
     except digitalocean.DigitalOceanError as e:
-        _finish(sync, run_record, SyncStatus.FAILED, str(_explain(sync, e, failing_since=timezone.now() - TRANSIENT_WINDOW * 2)), started)
+        outcome = _explain(sync, e)
+        # Removal is never retried on its own: say so instead of promising a retry.
+        message = f"{e.message} Nothing was removed; try again." if isinstance(outcome, Retry) else str(outcome)
+        _finish(sync, run_record, SyncStatus.FAILED, message, started)
     except (SyncFailed, DestinationError) as e:
         _finish(sync, run_record, SyncStatus.FAILED, str(e), started)
     return run_record

@@ -255,3 +255,17 @@ def test_a_removed_connection_fails_clearly(fake_do, make_sync, dev, connection)
     sync.refresh_from_db()
     assert sync.sync_status == SyncStatus.FAILED and "connection was removed" in sync.last_sync_message
     assert engine.run(sync, "manual").message.startswith("The connection was removed")
+
+
+def test_a_failed_removal_says_nothing_was_removed(fake_do, make_sync, dev, monkeypatch):
+    from connections import digitalocean
+
+    monkeypatch.setattr(digitalocean, "_sleep", lambda s: None)
+    app = fake_do.add_app("web", envs=[])
+    put_secrets(dev, TOKEN="t")
+    sync = make_sync(app)
+    engine.run(sync, "manual")
+    fake_do.fail_next("GET", r"/v2/apps/", status=503, times=10)
+    run = engine.remove_secrets(sync, "manual")
+    assert run.status == SyncStatus.FAILED and "Nothing was removed; try again." in run.message
+    assert set(fake_do.app_envs(app["id"])) == {"TOKEN"}
