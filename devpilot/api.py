@@ -111,10 +111,10 @@ def api_view(permission="workspace.read", methods=("GET",)):
     return decorator
 
 
-def require_workspace_id(request, workspace_id):
+def require_workspace_id(request, workspace_id, field="projectId"):
     """Infisical-style bodies name the workspace (projectId / workspaceId): it must be the token's."""
     if not workspace_id:
-        raise ApiError(400, "projectId is required.", {"projectId": ["This field is required."]})
+        raise ApiError(400, f"{field} is required.", {field: ["This field is required."]})
     if str(workspace_id) != str(request.workspace.pk):
         raise ApiError(404, "Workspace not found.")
     return request.workspace

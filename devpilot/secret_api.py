@@ -28,7 +28,7 @@ def _params(request):
     """workspaceId, environment and secretPath from the query string or the JSON body."""
     source = request.json or request.GET
     workspace_id = source.get("workspaceId") or source.get("projectId") or request.GET.get("workspaceId")
-    require_workspace_id(request, workspace_id)
+    require_workspace_id(request, workspace_id, field="workspaceId")
     slug = source.get("environment") or request.GET.get("environment")
     if not slug:
         raise ApiError(400, "environment is required.", {"environment": ["This field is required."]})

@@ -58,7 +58,7 @@ def _page_context(request, environment, folder, form=None):
         "environment": environment,
         "environments": request.workspace.environments.all(),
         "folder": folder,
-        "secrets": folder.secrets.select_related("updated_by").annotate(version_count=Count("versions")),
+        "secrets": folder.secrets.select_related("updated_by"),
         "subfolders": secrets.subfolders(environment, folder.path),
         "breadcrumbs": _breadcrumbs(folder.path),
         "form": form or SecretForm(),

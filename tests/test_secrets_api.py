@@ -27,8 +27,9 @@ def test_create_read_update_delete_like_infisical(api, workspace, dev):
     assert updated.json()["secret"]["version"] == 2
     listed = api.get("/api/v3/secrets/raw", params(workspace))
     assert [(s["secretKey"], s["secretValue"]) for s in listed.json()["secrets"]] == [("DB_PASSWORD", "new")]
-    deleted = api.delete("/api/v3/secrets/raw/DB_PASSWORD", data=None, QUERY_STRING="")
-    assert deleted.status_code == 400  # the workspace must be named
+    deleted = api.delete("/api/v3/secrets/raw/DB_PASSWORD")
+    assert deleted.status_code == 400, deleted.json()
+    assert deleted.json()["details"] == {"workspaceId": ["This field is required."]}, deleted.json()
     deleted = api.client.delete("/api/v3/secrets/raw/DB_PASSWORD", params(workspace), content_type="application/json")
     assert deleted.status_code == 200
     assert secrets.read_folder(dev, "/app-secrets") == {}
