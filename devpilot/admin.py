@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
 from devpilot.models import (
-    ApiToken, AuditEvent, Environment, Folder, Invitation, Membership, Secret, SecretVersion, User,
+    ApiToken, AuditEvent, Environment, Folder, Invitation, Lock, Membership, Secret, SecretVersion, User,
     WorkerHeartbeat, Workspace,
 )
 
@@ -111,3 +111,8 @@ class SecretVersionAdmin(admin.ModelAdmin):
 @admin.register(WorkerHeartbeat)
 class WorkerHeartbeatAdmin(admin.ModelAdmin):
     list_display = ["name", "seen_at"]
+
+
+@admin.register(Lock)
+class LockAdmin(admin.ModelAdmin):
+    list_display = ["name", "holder", "expires_at"]

@@ -260,3 +260,14 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self):
         return f"{self.name} at {self.seen_at:%Y-%m-%d %H:%M:%S}"
+
+
+class Lock(models.Model):
+    """A named lease shared by every process through the database (see devpilot/locks.py)."""
+
+    name = models.CharField(max_length=200, unique=True)
+    holder = models.CharField(max_length=32, blank=True)
+    expires_at = models.DateTimeField()
+
+    def __str__(self):
+        return self.name

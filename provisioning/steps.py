@@ -9,11 +9,10 @@ firewall by its name, the SSH key by its fingerprint.
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
 from connections import digitalocean
-from devpilot import audit
+from devpilot import audit, locks
 from provisioning import agents, cloudinit, sshkeys
 from provisioning.models import Server, ServerStatus, ServerStep, StepStatus
 
@@ -209,47 +208,57 @@ def _run_step(server, step, client):
 
 
 def advance(server_id):
-    """Run steps until one must wait (returns seconds), or the server is ready or failed (None)."""
-    with transaction.atomic():
-        server = Server.objects.select_for_update(of=("self",)).select_related("workspace", "connection").get(pk=server_id)
-        if server.status in (ServerStatus.FAILED, ServerStatus.READY, ServerStatus.AGENT_MISSING,
-                             ServerStatus.DESTROYED, ServerStatus.DESTROYING):
-            return None
-        if server.connection is None:
-            _set_status(server, ServerStatus.NO_CONNECTION, "The connection was removed.")
-            return None
-        client = server.connection.client()
-        for step in server.steps.exclude(status=StepStatus.SUCCEEDED):
-            status = dict((k, s) for k, _, s in STEPS)[step.key]
-            if server.status != status:
-                _set_status(server, status)
-            now = timezone.now()
-            step.status, step.attempts = StepStatus.RUNNING, step.attempts + 1
-            step.started_at = step.started_at or now
-            try:
-                _run_step(server, step, client)
-            except Wait as wait:
-                step.message = wait.message
-                step.save()
-                return wait.seconds
-            except StepFailed as failure:
-                return _fail(server, step, str(failure))
-            except digitalocean.RateLimited as e:
-                step.message = e.message
-                step.save()
-                return max(5, int(e.retry_after))
-            except (digitalocean.Unavailable, digitalocean.Rejected) as e:
-                if isinstance(e, digitalocean.Unavailable) and step.attempts < MAX_TRANSIENT_ATTEMPTS:
-                    step.message = e.message + " Retrying."
-                    step.save()
-                    return min(60, 5 * step.attempts)
-                return _fail(server, step, e.message)
-            except digitalocean.DigitalOceanError as e:
-                return _fail(server, step, e.message)
-            step.status, step.finished_at, step.message = StepStatus.SUCCEEDED, timezone.now(), ""
-            step.save()
-        _set_status(server, ServerStatus.READY)
+    """Run steps until one must wait (returns seconds), or the server is ready or failed (None).
+
+    One runner per server at a time, even when a task is delivered twice."""
+    try:
+        with locks.held(f"server:{server_id}", wait=5):
+            return _advance(server_id)
+    except locks.LockBusy:
+        return 15  # another runner is on it; look again later
+
+
+def _advance(server_id):
+    server = Server.objects.select_related("workspace", "connection").get(pk=server_id)
+    if server.status in (ServerStatus.FAILED, ServerStatus.READY, ServerStatus.AGENT_MISSING,
+                         ServerStatus.DESTROYED, ServerStatus.DESTROYING):
         return None
+    if server.connection is None:
+        _set_status(server, ServerStatus.NO_CONNECTION, "The connection was removed.")
+        return None
+    client = server.connection.client()
+    for step in server.steps.exclude(status=StepStatus.SUCCEEDED):
+        status = dict((k, s) for k, _, s in STEPS)[step.key]
+        if server.status != status:
+            _set_status(server, status)
+        now = timezone.now()
+        step.status, step.attempts = StepStatus.RUNNING, step.attempts + 1
+        step.started_at = step.started_at or now
+        step.save()
+        try:
+            _run_step(server, step, client)
+        except Wait as wait:
+            step.message = wait.message
+            step.save()
+            return wait.seconds
+        except StepFailed as failure:
+            return _fail(server, step, str(failure))
+        except digitalocean.RateLimited as e:
+            step.message = e.message
+            step.save()
+            return max(5, int(e.retry_after))
+        except (digitalocean.Unavailable, digitalocean.Rejected) as e:
+            if isinstance(e, digitalocean.Unavailable) and step.attempts < MAX_TRANSIENT_ATTEMPTS:
+                step.message = e.message + " Retrying."
+                step.save()
+                return min(60, 5 * step.attempts)
+            return _fail(server, step, e.message)
+        except digitalocean.DigitalOceanError as e:
+            return _fail(server, step, e.message)
+        step.status, step.finished_at, step.message = StepStatus.SUCCEEDED, timezone.now(), ""
+        step.save()
+    _set_status(server, ServerStatus.READY)
+    return None
 
 
 def _fail(server, step, message):

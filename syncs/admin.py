@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from syncs.models import AppLock, Sync, SyncedKey, SyncRun
+from syncs.models import Sync, SyncedKey, SyncRun
 
 
 class SyncRunInline(admin.TabularInline):
@@ -45,5 +45,3 @@ class SyncedKeyAdmin(admin.ModelAdmin):
     list_select_related = ["sync"]
     readonly_fields = ["sync", "key", "value_hash", "remote_value", "synced_at"]
 
-
-admin.site.register(AppLock)

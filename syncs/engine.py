@@ -6,17 +6,16 @@ never overwrites another sync's update.
 """
 
 import time
-from contextlib import contextmanager
 from datetime import timedelta
 
 from django.db import transaction
 from django.utils import timezone
 
 from connections import digitalocean
-from devpilot import secrets
+from devpilot import locks, secrets
 from syncs import keyschema
 from syncs.destinations import CREATE, DELETE, UNCHANGED, UPDATE, DestinationError, get_destination, value_hash
-from syncs.models import AppLock, RunKind, SyncedKey, SyncRun, SyncStatus
+from syncs.models import RunKind, SyncedKey, SyncRun, SyncStatus
 
 TRANSIENT_WINDOW = timedelta(minutes=30)
 
@@ -84,13 +83,9 @@ def _explain(sync, error, *, failing_since=None):
     return Retry(error.message + " Retrying shortly.", now + timedelta(seconds=attempt_delay))
 
 
-@contextmanager
 def app_lock(app_id):
-    """Hold the app's lock row for the whole GET-modify-PUT."""
-    AppLock.objects.get_or_create(app_id=app_id)
-    with transaction.atomic():
-        AppLock.objects.select_for_update().get(app_id=app_id)
-        yield
+    """One writer per app: held for the whole GET-modify-PUT, by whichever sync, worker or machine."""
+    return locks.held(f"digitalocean-app:{app_id}")
 
 
 def _start(sync, kind, trigger):
@@ -158,6 +153,9 @@ def run(sync, trigger):
         outcome = SyncFailed(str(e))
     except SyncFailed as e:
         outcome = e
+    except locks.LockBusy:
+        outcome = Retry("Another sync to this app is still running; this one runs after it.",
+                        timezone.now() + timedelta(seconds=30))
     if isinstance(outcome, Retry):
         type(sync).objects.filter(pk=sync.pk, failing_since__isnull=True).update(failing_since=timezone.now())
         _finish(sync, run_record, SyncStatus.PENDING, str(outcome), started)
@@ -174,11 +172,12 @@ def _remember(sync, plan, applied, desired, records):
     """Record, per key, the hash of what was sent and what DigitalOcean stores for it."""
     fresh = dict(applied.remote_values)
     fresh.update({key: plan.remote[key] for key in plan.keys(UNCHANGED) if key in plan.remote and key not in records})
-    SyncedKey.objects.filter(sync=sync, key__in=[*plan.keys(DELETE), *fresh]).delete()
-    SyncedKey.objects.bulk_create([
-        SyncedKey(sync=sync, key=key, value_hash=value_hash(desired[key]), remote_value=remote)
-        for key, remote in fresh.items()
-    ])
+    with transaction.atomic():
+        SyncedKey.objects.filter(sync=sync, key__in=[*plan.keys(DELETE), *fresh]).delete()
+        SyncedKey.objects.bulk_create([
+            SyncedKey(sync=sync, key=key, value_hash=value_hash(desired[key]), remote_value=remote)
+            for key, remote in fresh.items()
+        ])
 
 
 def remove_secrets(sync, trigger):
@@ -203,6 +202,9 @@ def remove_secrets(sync, trigger):
         _finish(sync, run_record, SyncStatus.FAILED, message, started)
     except (SyncFailed, DestinationError) as e:
         _finish(sync, run_record, SyncStatus.FAILED, str(e), started)
+    except locks.LockBusy:
+        _finish(sync, run_record, SyncStatus.FAILED,
+                "Another sync to this app was still running, so nothing was removed; try again.", started)
     return run_record
 
 

@@ -148,12 +148,3 @@ class SyncRun(models.Model):
 
     def __str__(self):
         return f"{self.sync} {self.kind} {self.started_at:%Y-%m-%d %H:%M:%S}"
-
-
-class AppLock(models.Model):
-    """One row per destination app: holding it (SELECT ... FOR UPDATE) makes one writer per app."""
-
-    app_id = models.CharField(max_length=64, unique=True)
-
-    def __str__(self):
-        return self.app_id
