@@ -3,6 +3,7 @@ from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db.models import Count
 from django.db import transaction
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
@@ -72,16 +73,16 @@ def workspace_create(request):
 @workspace_view()
 def workspace_home(request):
     workspace = request.workspace
-    environments = workspace.environments.all()
-    member_count = workspace.memberships.count()
-    recent = None
-    if can(request.membership.role, "audit.read"):
-        recent = workspace.audit_events.all()[:8]
-    return render(
-        request,
-        "devpilot/workspace_home.html",
-        {"environments": environments, "member_count": member_count, "recent_events": recent},
-    )
+    recent = workspace.audit_events.all()[:8] if can(request.membership.role, "audit.read") else None
+    return render(request, "devpilot/workspace_home.html", {
+        "environments": workspace.environments.annotate(secret_count=Count("secrets")),
+        "member_count": workspace.memberships.count(),
+        "connections": workspace.connections.all(),
+        "sync_counts": dict(workspace.syncs.values_list("sync_status").annotate(n=Count("id")).order_by()),
+        "failing_syncs": workspace.syncs.filter(sync_status="failed").only("id", "name", "workspace_id")[:5],
+        "server_counts": dict(workspace.servers.values_list("status").annotate(n=Count("id")).order_by()),
+        "recent_events": recent,
+    })
 
 
 @workspace_view()

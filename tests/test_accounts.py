@@ -80,3 +80,25 @@ def test_the_audit_log_says_who_what_when_and_from_where(client_for, owner, work
     client.post(f"/w/{workspace.slug}/settings/", {"action": "rename", "name": "Acme Corp"}, REMOTE_ADDR="203.0.113.9")
     page = client.get(f"/w/{workspace.slug}/settings/audit-log/").content.decode()
     assert "workspace.renamed" in page and "owner@example.com" in page and "203.0.113.9" in page
+
+
+def test_the_overview_shows_every_area_with_a_constant_number_of_queries(client_for, owner, workspace):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from connections.models import Connection
+    from syncs.models import Sync
+
+    client = client_for(owner)
+    client.get(f"/w/{workspace.slug}/")
+    with CaptureQueriesContext(connection) as empty:
+        client.get(f"/w/{workspace.slug}/")
+    dev = workspace.environments.get(slug="dev")
+    conn = Connection.objects.create(workspace=workspace, name="do", token="t")
+    for i in range(5):
+        Sync.objects.create(workspace=workspace, name=f"s{i}", connection=conn, environment=dev,
+                            folder=dev.folders.get(path="/"), app_id="a", sync_status="failed")
+    with CaptureQueriesContext(connection) as full:
+        page = client.get(f"/w/{workspace.slug}/").content.decode()
+    assert "Failing secret syncs" in page and "s4" in page
+    assert len(full) == len(empty)
