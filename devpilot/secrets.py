@@ -128,13 +128,19 @@ def subfolders(environment, path):
 # --- Secrets ---------------------------------------------------------------------------------
 
 
-def _record_version(secret):
-    """Keep the secret's current state as a version (called before and after every change)."""
+def _version_of(secret):
+    """The secret's current state as an (unsaved) history entry."""
     version = SecretVersion(
         secret=secret, version=secret.version, comment=secret.comment,
         created_by=secret.updated_by, created_at=timezone.now(),
     )
     version.value = secret.value
+    return version
+
+
+def _record_version(secret):
+    """Keep the secret's current state in its history (called after every change)."""
+    version = _version_of(secret)
     version.save()
     return version
 
@@ -275,13 +281,7 @@ def bulk_import(environment, path, entries: dict[str, str], *, overwrite: bool, 
     Secret.objects.bulk_create(new_secrets)
     updated = [existing[k] for k in result.updated]
     Secret.objects.bulk_update(updated, ["value_ciphertext", "version", "updated_by", "updated_at"])
-    versions = []
-    for secret in [*new_secrets, *updated]:
-        version = SecretVersion(secret=secret, version=secret.version, comment=secret.comment,
-                                created_by=user, created_at=timezone.now())
-        version.value = secret.value
-        versions.append(version)
-    SecretVersion.objects.bulk_create(versions)
+    SecretVersion.objects.bulk_create([_version_of(secret) for secret in [*new_secrets, *updated]])
     if result.created or result.updated:
         audit.record(environment.workspace, "secrets.imported", request=request, actor=user,
                      target_label=f"{environment.slug}:{folder.path}",
@@ -352,7 +352,7 @@ def delete_folder(folder, *, confirmed=False, user=None, request=None):
             f"{folder.path} holds {secret_count} secret(s) and {folder_count} folder(s); confirm to delete them all."
         )
     doomed = [folder, *env.folders.filter(path__startswith=folder.path + "/")]
-    paths = [f.path for f in doomed if f.secrets.exists()]
+    paths = list(Secret.objects.filter(folder__in=doomed).values_list("folder__path", flat=True).distinct())
     try:
         Secret.objects.filter(folder__in=doomed).delete()
         Folder.objects.filter(pk__in=[f.pk for f in doomed]).delete()

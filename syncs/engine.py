@@ -1,8 +1,8 @@
 """Running a sync: read the source, plan against the destination, write at most once.
 
 The dry run and the real run share plan(); only run() writes. Runs aimed at one app are
-serialised by a row lock on AppLock, across workers and machines, so a GET-modify-PUT
-never overwrites another sync's update.
+serialised by a lease in the database (devpilot/locks.py), across workers and machines, so
+a GET-modify-PUT never overwrites another sync's update.
 """
 
 import time

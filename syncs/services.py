@@ -3,7 +3,7 @@
 from django.db import IntegrityError, transaction
 
 from devpilot import audit
-from syncs import tasks
+from syncs import engine, tasks
 from syncs.models import Sync, Trigger
 
 
@@ -60,8 +60,6 @@ def update(sync, changes, *, user=None, request=None):
 
 def delete(sync, *, remove_secrets_first=False, user=None, request=None):
     """Delete a sync, optionally removing the variables it manages first (synchronously, so errors show)."""
-    from syncs import engine
-
     if remove_secrets_first:
         run = engine.remove_secrets(sync, Trigger.MANUAL)
         if run.status != "succeeded":
