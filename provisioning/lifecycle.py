@@ -111,10 +111,14 @@ def refresh(server, client):
     try:
         droplet = client.get_droplet(server.droplet_id)
     except digitalocean.NotFound:
-        steps._set_status(server, ServerStatus.DELETED_OUTSIDE, "The Droplet no longer exists at DigitalOcean.")
+        mark_deleted_outside(server)
         return "The Droplet was deleted outside Devpilot."
     apply_droplet(server, droplet)
     return "Refreshed."
+
+
+def mark_deleted_outside(server):
+    steps.set_status(server, ServerStatus.DELETED_OUTSIDE, "The Droplet no longer exists at DigitalOcean.")
 
 
 def apply_droplet(server, droplet):
@@ -122,25 +126,25 @@ def apply_droplet(server, droplet):
     fields = {"size": (droplet.get("size") or {}).get("slug") or droplet.get("size_slug") or server.size}
     Server.objects.filter(pk=server.pk).update(**fields)
     if droplet.get("status") == "off" and server.status == ServerStatus.READY:
-        steps._set_status(server, ServerStatus.OFF)
+        steps.set_status(server, ServerStatus.OFF)
     elif droplet.get("status") == "active" and server.status == ServerStatus.OFF:
-        steps._set_status(server, ServerStatus.READY)
+        steps.set_status(server, ServerStatus.READY)
 
 
 def destroy(server, client):
     """Delete the Droplet and its firewall at DigitalOcean. A failure is reported, never hidden."""
-    steps._set_status(server, ServerStatus.DESTROYING)
+    steps.set_status(server, ServerStatus.DESTROYING)
     try:
         client.delete_droplet(server.droplet_id)
     except digitalocean.NotFound:
         pass
     except digitalocean.DigitalOceanError as e:
-        steps._set_status(server, ServerStatus.FAILED, f"Destroying the Droplet failed: {e.message}")
+        steps.set_status(server, ServerStatus.FAILED, f"Destroying the Droplet failed: {e.message}")
         raise
     if server.firewall_id:
         try:
             client.delete_firewall(server.firewall_id)
         except digitalocean.NotFound:
             pass
-    steps._set_status(server, ServerStatus.DESTROYED, f"Destroyed at {timezone.now():%Y-%m-%d %H:%M} UTC.")
+    steps.set_status(server, ServerStatus.DESTROYED, f"Destroyed at {timezone.now():%Y-%m-%d %H:%M} UTC.")
     return "The Droplet and its firewall were deleted at DigitalOcean."

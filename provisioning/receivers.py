@@ -1,3 +1,4 @@
+from provisioning import steps
 from provisioning.models import Server, ServerStatus
 
 
@@ -6,5 +7,5 @@ def connection_created(sender, connection, **kwargs):
     if connection.account_uuid:
         Server.objects.filter(workspace=connection.workspace, connection__isnull=True,
                               account_uuid=connection.account_uuid).update(connection=connection)
-        Server.objects.filter(connection=connection, status=ServerStatus.NO_CONNECTION).update(
-            status=ServerStatus.READY, status_message="Back under management.")
+        for server in Server.objects.filter(connection=connection, status=ServerStatus.NO_CONNECTION).select_related("workspace"):
+            steps.set_status(server, ServerStatus.READY, "Back under management.")

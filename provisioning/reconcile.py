@@ -19,7 +19,7 @@ def reconcile_connection(connection):
     for server in servers:
         droplet = droplets.get(server.droplet_id)
         if droplet is None:
-            steps._set_status(server, ServerStatus.DELETED_OUTSIDE, "The Droplet no longer exists at DigitalOcean.")
+            lifecycle.mark_deleted_outside(server)
         else:
             lifecycle.apply_droplet(server, droplet)
     return len(servers)
@@ -28,7 +28,9 @@ def reconcile_connection(connection):
 def reconcile_all():
     from connections.models import Connection
 
-    Server.objects.filter(connection__isnull=True).exclude(
+    orphans = Server.objects.filter(connection__isnull=True).exclude(
         status__in=[ServerStatus.DESTROYED, ServerStatus.DELETED_OUTSIDE, ServerStatus.NO_CONNECTION]
-    ).update(status=ServerStatus.NO_CONNECTION, status_message="The connection was removed.")
+    ).select_related("workspace")
+    for server in orphans:  # one by one, so each transition is audited
+        steps.set_status(server, ServerStatus.NO_CONNECTION, "The connection was removed.")
     return sum(reconcile_connection(c) for c in Connection.objects.filter(servers__isnull=False).distinct())

@@ -46,7 +46,7 @@ def create_steps(server):
     ])
 
 
-def _set_status(server, status, message="", **fields):
+def set_status(server, status, message="", **fields):
     old = server.status
     Server.objects.filter(pk=server.pk).update(status=status, status_message=message, **fields)
     server.status, server.status_message = status, message
@@ -224,13 +224,13 @@ def _advance(server_id):
                          ServerStatus.DESTROYED, ServerStatus.DESTROYING):
         return None
     if server.connection is None:
-        _set_status(server, ServerStatus.NO_CONNECTION, "The connection was removed.")
+        set_status(server, ServerStatus.NO_CONNECTION, "The connection was removed.")
         return None
     client = server.connection.client()
     for step in server.steps.exclude(status=StepStatus.SUCCEEDED):
         status = dict((k, s) for k, _, s in STEPS)[step.key]
         if server.status != status:
-            _set_status(server, status)
+            set_status(server, status)
         now = timezone.now()
         step.status, step.attempts = StepStatus.RUNNING, step.attempts + 1
         step.started_at = step.started_at or now
@@ -257,7 +257,7 @@ def _advance(server_id):
             return _fail(server, step, e.message)
         step.status, step.finished_at, step.message = StepStatus.SUCCEEDED, timezone.now(), ""
         step.save()
-    _set_status(server, ServerStatus.READY)
+    set_status(server, ServerStatus.READY)
     return None
 
 
@@ -265,9 +265,9 @@ def _fail(server, step, message):
     step.status, step.finished_at, step.message = StepStatus.FAILED, timezone.now(), message
     step.save()
     if step.key == "agent":
-        _set_status(server, ServerStatus.AGENT_MISSING, message)
+        set_status(server, ServerStatus.AGENT_MISSING, message)
     else:
-        _set_status(server, ServerStatus.FAILED, f"Step {step.number} ({step.label}) failed: {message}")
+        set_status(server, ServerStatus.FAILED, f"Step {step.number} ({step.label}) failed: {message}")
     return None
 
 
@@ -278,7 +278,7 @@ def retry(server):
         return False
     ServerStep.objects.filter(pk=failed.pk).update(status=StepStatus.PENDING, message="", started_at=None,
                                                    finished_at=None, attempts=0)
-    _set_status(server, dict((k, s) for k, _, s in STEPS)[failed.key], "Retrying…")
+    set_status(server, dict((k, s) for k, _, s in STEPS)[failed.key], "Retrying…")
     return True
 
 
@@ -290,4 +290,4 @@ def agent_registered(server):
     if server.status in (ServerStatus.INSTALLING_AGENT, ServerStatus.AGENT_MISSING):
         ServerStep.objects.filter(pk=step.pk).update(status=StepStatus.SUCCEEDED, finished_at=timezone.now(),
                                                      message="")
-        _set_status(server, ServerStatus.READY)
+        set_status(server, ServerStatus.READY)

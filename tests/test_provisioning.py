@@ -265,3 +265,16 @@ def test_a_droplet_that_never_boots_fails_with_a_message(workspace, connection, 
 def test_devpilot_serves_the_agent_it_embeds(client, db):
     response = client.get("/agent/devpilot-agent.py")
     assert response.status_code == 200 and response.content.decode() == AGENT_PATH.read_text()
+
+
+def test_losing_and_regaining_the_connection_is_in_the_audit_log(workspace, connection, fake_do):
+    from connections import services as connections
+    from devpilot.models import AuditEvent
+
+    server = settle(new_server(workspace, connection))
+    Server.objects.filter(pk=server.pk).update(status=ServerStatus.READY)
+    connections.remove(connection)
+    reconcile.reconcile_all()
+    connections.connect(workspace, "digital-ocean", "do-again", "dop_v1_good")
+    changes = [e.data for e in AuditEvent.objects.filter(action="server.status_changed").order_by("created_at", "id")]
+    assert changes[-2:] == [{"old": "ready", "new": "no_connection"}, {"old": "no_connection", "new": "ready"}]
