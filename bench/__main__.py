@@ -1,15 +1,15 @@
-"""Run every benchmark: python -m bench [name ...]"""
+"""Run every benchmark: python -m bench [name ...]
+
+Each module's main() sets up what it needs (most call bench.common.setup_django(); `web` starts its own
+gunicorn on PostgreSQL)."""
 
 import importlib
 import pkgutil
 import sys
 from pathlib import Path
 
-from bench.common import setup_django
-
 
 def main(names):
-    setup_django()
     available = sorted(m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)]) if m.name not in ("common", "__main__"))
     for name in names or available:
         importlib.import_module(f"bench.{name}").main()

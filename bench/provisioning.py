@@ -18,6 +18,7 @@ def main():
     from devpilot.workspaces import create_workspace
     from provisioning import reconcile, services, steps, tasks
     from provisioning.models import Server, ServerStatus
+    from provisioning.schemas import ServerDetails
     from tests.fake_digitalocean import FakeDigitalOcean
 
     fake = FakeDigitalOcean(per_minute=1_000_000)
@@ -32,8 +33,8 @@ def main():
     rows = []
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         fake.install(rsps)
-        server = services.create(workspace, connection, name="web-0", region="nyc3", size="s-1vcpu-1gb",
-                                 image="ubuntu-24-04-x64")
+        server = services.create(workspace, connection, ServerDetails(name="web-0"), region="nyc3",
+                                 size="s-1vcpu-1gb", image="ubuntu-24-04-x64")
         before = len(fake.requests)
         while steps.advance(server.pk) is not None and Server.objects.get(pk=server.pk).status != ServerStatus.INSTALLING_AGENT:
             pass

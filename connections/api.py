@@ -1,17 +1,24 @@
 """Infisical-compatible App Connections API for DigitalOcean."""
 
-from django.http import JsonResponse
+from __future__ import annotations
+
+from uuid import UUID
+
+from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
+from ninja import Router
 
-from connections import digitalocean, services
+from connections import services
 from connections.models import Connection, Provider
-from devpilot.api import ApiError, api_view, iso, require_workspace_id
-from devpilot.permissions import can
+from connections.schemas import AppsEnvelope, ConnectionCreate, ConnectionEnvelope, ConnectionsEnvelope, ConnectionUpdate
+from devpilot.api import answers, iso, require_workspace, token
 
+router = Router(tags=["App connections"])
 PROVIDER = Provider.DIGITALOCEAN
+BASE = "/v1/app-connections/digital-ocean"
 
 
-def connection_json(connection):
+def connection_json(connection: Connection) -> dict:
     return {
         "id": str(connection.pk),
         "name": connection.name,
@@ -32,81 +39,59 @@ def connection_json(connection):
     }
 
 
-def _connection(request, connection_id):
-    return get_object_or_404(Connection, workspace=request.workspace, provider=PROVIDER, pk=connection_id)
+def _connection(request: HttpRequest, connection_id: UUID) -> Connection:
+    return get_object_or_404(Connection, workspace=request.workspace, provider=PROVIDER, pk=connection_id)  # type: ignore[attr-defined]
 
 
-def _credentials_token(body):
-    if body.get("method", "api-token") != "api-token":
-        raise ApiError(400, "Only the api-token method is supported.", {"method": ["Use api-token."]})
-    credentials = body.get("credentials")
-    if not isinstance(credentials, dict) or not str(credentials.get("apiToken") or "").strip():
-        raise ApiError(400, "credentials.apiToken is required.", {"credentials.apiToken": ["This field is required."]})
-    return str(credentials["apiToken"])
+@router.get(BASE, auth=token(), response=answers(ConnectionsEnvelope))
+def list_connections(request: HttpRequest) -> dict:
+    rows = request.workspace.connections.filter(provider=PROVIDER)  # type: ignore[attr-defined]
+    return {"appConnections": [connection_json(c) for c in rows]}
 
 
-def _errors(fn):
-    try:
-        return fn()
-    except services.AccountChanged as e:
-        raise ApiError(409, str(e) + " Send confirmAccountChange: true.") from None
-    except services.ConnectionError_ as e:
-        raise ApiError(400, str(e)) from None
+@router.post(BASE, auth=token("integrations.manage"), response=answers(ConnectionEnvelope))
+def create_connection(request: HttpRequest, payload: ConnectionCreate) -> dict:
+    if payload.projectId is not None:
+        require_workspace(request, payload.projectId)
+    connection = services.connect(request.workspace, PROVIDER, payload.name, payload.credentials.apiToken,  # type: ignore[attr-defined]
+                                  payload.description, request=request)
+    return {"appConnection": connection_json(connection)}
 
 
-@api_view("workspace.read", methods=["GET", "POST"])
-def connections(request):
-    if request.method == "GET":
-        rows = request.workspace.connections.filter(provider=PROVIDER)
-        return JsonResponse({"appConnections": [connection_json(c) for c in rows]})
-    if not _can_manage(request):
-        raise ApiError(403, f"This token's role ({request.role}) does not allow managing connections.")
-    body = request.json
-    require_workspace_id(request, body.get("projectId"))
-    if not str(body.get("name") or "").strip():
-        raise ApiError(400, "name is required.", {"name": ["This field is required."]})
-    token = _credentials_token(body)
-    connection = _errors(lambda: services.connect(
-        request.workspace, PROVIDER, body["name"], token, body.get("description") or "", request=request))
-    return JsonResponse({"appConnection": connection_json(connection)})
+@router.get(BASE + "/{uuid:connection_id}", auth=token(), response=answers(ConnectionEnvelope))
+def get_connection(request: HttpRequest, connection_id: UUID) -> dict:
+    return {"appConnection": connection_json(_connection(request, connection_id))}
 
 
-def _can_manage(request):
-    return can(request.role, "integrations.manage")
+@router.get(BASE + "/connection-name/{connection_name}", auth=token(), response=answers(ConnectionEnvelope))
+def get_connection_by_name(request: HttpRequest, connection_name: str) -> dict:
+    connection = get_object_or_404(Connection, workspace=request.workspace, provider=PROVIDER,  # type: ignore[attr-defined]
+                                   name=connection_name)
+    return {"appConnection": connection_json(connection)}
 
 
-@api_view("workspace.read", methods=["GET", "PATCH", "DELETE"])
-def connection(request, connection_id):
-    conn = _connection(request, connection_id)
-    if request.method == "GET":
-        return JsonResponse({"appConnection": connection_json(conn)})
-    if not _can_manage(request):
-        raise ApiError(403, f"This token's role ({request.role}) does not allow managing connections.")
-    if request.method == "DELETE":
-        body = connection_json(conn)
-        services.remove(conn, request=request)
-        return JsonResponse({"appConnection": body})
-    body = request.json
-    if "credentials" in body:
-        _errors(lambda: services.rotate(conn, _credentials_token(body),
-                                        confirm_account_change=bool(body.get("confirmAccountChange")),
-                                        request=request))
-    if "name" in body or "description" in body:
-        _errors(lambda: services.update_details(conn, name=body.get("name"), description=body.get("description"),
-                                                request=request))
-    conn.refresh_from_db()
-    return JsonResponse({"appConnection": connection_json(conn)})
+@router.patch(BASE + "/{uuid:connection_id}", auth=token("integrations.manage"), response=answers(ConnectionEnvelope))
+def update_connection(request: HttpRequest, connection_id: UUID, payload: ConnectionUpdate) -> dict:
+    connection = _connection(request, connection_id)
+    if payload.credentials is not None:
+        services.rotate(connection, payload.credentials.apiToken,
+                        confirm_account_change=payload.confirmAccountChange, request=request)
+    if payload.name is not None or payload.description is not None:
+        services.update_details(connection, name=payload.name, description=payload.description, request=request)
+    connection.refresh_from_db()
+    return {"appConnection": connection_json(connection)}
 
 
-@api_view("workspace.read", methods=["GET"])
-def connection_apps(request, connection_id):
-    """Every App Platform app of the account (all pages), or the real error: never an empty list on failure."""
-    conn = _connection(request, connection_id)
-    try:
-        apps = conn.client().list_apps()
-    except digitalocean.DigitalOceanError as e:
-        status = {401: 401, 403: 403, 404: 404, 429: 429}.get(e.status, 502)
-        if isinstance(e, digitalocean.InvalidToken):
-            status = 400  # our token is fine; the stored DigitalOcean token is not
-        raise ApiError(status, e.message) from None
-    return JsonResponse({"apps": [{"id": a["id"], "name": (a.get("spec") or {}).get("name", a["id"])} for a in apps]})
+@router.delete(BASE + "/{uuid:connection_id}", auth=token("integrations.manage"), response=answers(ConnectionEnvelope))
+def delete_connection(request: HttpRequest, connection_id: UUID) -> dict:
+    connection = _connection(request, connection_id)
+    body = connection_json(connection)
+    services.remove(connection, request=request)
+    return {"appConnection": body}
+
+
+@router.get(BASE + "/{uuid:connection_id}/apps", auth=token(), response=answers(AppsEnvelope))
+def list_apps(request: HttpRequest, connection_id: UUID) -> dict:
+    """Every App Platform app of the account (all pages), or DigitalOcean's error: never an empty list on failure."""
+    apps = _connection(request, connection_id).client().list_apps()
+    return {"apps": [{"id": a["id"], "name": (a.get("spec") or {}).get("name", a["id"])} for a in apps]}

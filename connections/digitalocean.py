@@ -9,13 +9,21 @@ the database, so every worker sharing a token paces itself.
 
 import logging
 import random
+import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
 from django.utils import timezone
+
+from devpilot.errors import DevpilotError, Forbidden, Invalid, UpstreamError
+from devpilot.errors import NotFound as DevpilotNotFound
+from devpilot.errors import RateLimited as DevpilotRateLimited
 
 logger = logging.getLogger("devpilot.digitalocean")
 
@@ -102,6 +110,73 @@ class Unavailable(DigitalOceanError):
     def __init__(self, message, *, request_sent=False, **kwargs):
         super().__init__(message, **kwargs)
         self.request_sent = request_sent
+
+
+def as_devpilot_error(error: DigitalOceanError) -> DevpilotError:
+    """DigitalOcean's refusal as Devpilot's error family: the one place its errors get an HTTP status."""
+    family = {InvalidToken: Invalid, MissingScope: Forbidden, NotFound: DevpilotNotFound, Rejected: Invalid,
+              RateLimited: DevpilotRateLimited}
+    kind = next((ours for theirs, ours in family.items() if isinstance(error, theirs)), UpstreamError)
+    return kind(str(error))
+
+
+# A web request waits at most this long for DigitalOcean, retries and rate-limit waits included;
+# past it the page says DigitalOcean is slow instead of hanging (tasks get the full policy above).
+WEB_REQUEST_BUDGET = 8.0
+_budget: ContextVar[tuple[float, float] | None] = ContextVar("digitalocean_budget", default=None)  # (deadline, seconds)
+
+
+@contextmanager
+def web_request_budget(seconds: float = WEB_REQUEST_BUDGET) -> Iterator[None]:
+    token = _budget.set((time.monotonic() + seconds, seconds))
+    try:
+        yield
+    finally:
+        _budget.reset(token)
+
+
+def _time_left() -> float | None:
+    budget = _budget.get()
+    return None if budget is None else budget[0] - time.monotonic()
+
+
+# Every id that goes into a path is checked against DigitalOcean's own id formats first, so no
+# stored or typed value ("../account", "1?tag_name=x") can make Devpilot call another endpoint.
+UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+_UUID = re.compile(UUID_PATTERN)
+_FINGERPRINT = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){15}$")
+
+
+def _uuid(value: object) -> str:
+    if not _UUID.match(str(value)):
+        raise Rejected(f"{str(value)[:60]!r} is not a DigitalOcean id (a UUID); nothing was sent.")
+    return str(value)
+
+
+def _number(value: object) -> int:
+    if isinstance(value, bool) or not re.fullmatch(r"[0-9]{1,19}", str(value)):
+        raise Rejected(f"{str(value)[:60]!r} is not a DigitalOcean id (a number); nothing was sent.")
+    return int(str(value))
+
+
+def _key_ref(value: object) -> str:
+    return value if isinstance(value, str) and _FINGERPRINT.match(value) else str(_number(value))
+
+
+def _timeouts() -> tuple[float, float]:
+    left = _time_left()
+    if left is None:
+        return CONNECT_TIMEOUT, READ_TIMEOUT
+    if left <= 0.5:
+        raise Unavailable(f"DigitalOcean did not answer within {_budget.get()[1]:.0f} seconds. Nothing more was "  # type: ignore[index]
+                          "sent; try again in a moment.")
+    return min(CONNECT_TIMEOUT, left), min(READ_TIMEOUT, left)
+
+
+def _may_wait(seconds: float) -> bool:
+    """Whether a retry's wait still fits the web request's budget (always, in a task)."""
+    left = _time_left()
+    return left is None or seconds < left - 1
 
 
 def _resource(path):
@@ -218,18 +293,17 @@ class DigitalOceanClient:
 
     # --- The one HTTP choke point --------------------------------------------------------
 
-    def request(self, method, path, *, params=None, json=None):
+    def request(self, method, path, *, params=None, json=None, retry=None):
         url = path if path.startswith("http") else self.base_url + path
-        retriable = method in ("GET", "PUT", "DELETE", "HEAD")
+        retriable = method in ("GET", "PUT", "DELETE", "HEAD") if retry is None else retry
         attempt = 0
         while True:
             attempt += 1
             self.rate_book.wait_turn()
             started = time.monotonic()
             try:
-                response = self.session.request(
-                    method, url, params=params, json=json, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT)
-                )
+                response = self.session.request(method, url, params=params, json=json, timeout=_timeouts(),
+                                                allow_redirects=False)
             except (requests.ConnectionError, requests.Timeout) as e:
                 sent = not isinstance(e, requests.ConnectTimeout)
                 self._log(method, url, "error", started, None)
@@ -239,8 +313,8 @@ class DigitalOceanClient:
                     else "DigitalOcean could not be reached.",
                     request_sent=sent and method not in ("GET", "HEAD"),
                 )
-                if retriable and attempt < MAX_ATTEMPTS:
-                    _sleep(self._backoff(attempt))
+                if retriable and attempt < MAX_ATTEMPTS and _may_wait(backoff := self._backoff(attempt)):
+                    _sleep(backoff)
                     continue
                 raise error from None
             request_id = response.headers.get("x-request-id")
@@ -249,17 +323,23 @@ class DigitalOceanClient:
             self._log(method, url, response.status_code, started, request_id)
             self.calls.append((method, urlsplit(url).path, response.status_code))
             self.rate_book.record(response)
+            if 300 <= response.status_code < 400:
+                # Never followed: the token would go with it to wherever the redirect points.
+                raise Unavailable(f"DigitalOcean answered with a redirect ({response.status_code}), which Devpilot "
+                                  "does not follow. Check DIGITALOCEAN_API_URL.", status=response.status_code,
+                                  request_id=request_id)
             if response.status_code < 400:
                 return response.json() if response.content else None
             error = self._error(method, urlsplit(url).path, response)
             if isinstance(error, RateLimited):
                 self.rate_book.exhaust(error.reset_at)
-                if error.retry_after <= MAX_RATE_WAIT and attempt < MAX_ATTEMPTS:
+                if error.retry_after <= MAX_RATE_WAIT and attempt < MAX_ATTEMPTS and _may_wait(error.retry_after):
                     _sleep(error.retry_after + random.uniform(0, 0.25))
                     continue
                 raise error
-            if isinstance(error, Unavailable) and retriable and attempt < MAX_ATTEMPTS:
-                _sleep(self._backoff(attempt))
+            if isinstance(error, Unavailable) and retriable and attempt < MAX_ATTEMPTS and _may_wait(
+                    backoff := self._backoff(attempt)):
+                _sleep(backoff)
                 continue
             raise error
 
@@ -337,10 +417,12 @@ class DigitalOceanClient:
         return self.paginate("/v2/apps", "apps")
 
     def get_app(self, app_id):
-        return self.get(f"/v2/apps/{app_id}")["app"]
+        return self.get(f"/v2/apps/{_uuid(app_id)}")["app"]
 
     def update_app(self, app_id, spec):
-        return self.put(f"/v2/apps/{app_id}", {"spec": spec})["app"]
+        # Never resent on its own: each PUT that took effect starts a deployment. After an unknown outcome the
+        # caller reads the app back (syncs/destinations/digitalocean_app_platform.py).
+        return self.request("PUT", f"/v2/apps/{_uuid(app_id)}", json={"spec": spec}, retry=False)["app"]
 
     def list_regions(self):
         return self.paginate("/v2/regions", "regions")
@@ -355,7 +437,7 @@ class DigitalOceanClient:
         return self.paginate("/v2/account/keys", "ssh_keys")
 
     def get_ssh_key(self, id_or_fingerprint):
-        return self.get(f"/v2/account/keys/{id_or_fingerprint}")["ssh_key"]
+        return self.get(f"/v2/account/keys/{_key_ref(id_or_fingerprint)}")["ssh_key"]
 
     def create_ssh_key(self, name, public_key):
         return self.post("/v2/account/keys", {"name": name, "public_key": public_key})["ssh_key"]
@@ -364,34 +446,34 @@ class DigitalOceanClient:
         return self.paginate("/v2/droplets", "droplets", {"tag_name": tag_name} if tag_name else None)
 
     def get_droplet(self, droplet_id):
-        return self.get(f"/v2/droplets/{droplet_id}")["droplet"]
+        return self.get(f"/v2/droplets/{_number(droplet_id)}")["droplet"]
 
     def create_droplet(self, **body):
         return self.post("/v2/droplets", body)["droplet"]
 
     def delete_droplet(self, droplet_id):
-        self.delete(f"/v2/droplets/{droplet_id}")
+        self.delete(f"/v2/droplets/{_number(droplet_id)}")
 
     def droplet_action(self, droplet_id, type, **params):
-        return self.post(f"/v2/droplets/{droplet_id}/actions", {"type": type, **params})["action"]
+        return self.post(f"/v2/droplets/{_number(droplet_id)}/actions", {"type": type, **params})["action"]
 
     def get_action(self, action_id):
-        return self.get(f"/v2/actions/{action_id}")["action"]
+        return self.get(f"/v2/actions/{_number(action_id)}")["action"]
 
     def list_firewalls(self):
         return self.paginate("/v2/firewalls", "firewalls")
 
     def get_firewall(self, firewall_id):
-        return self.get(f"/v2/firewalls/{firewall_id}")["firewall"]
+        return self.get(f"/v2/firewalls/{_uuid(firewall_id)}")["firewall"]
 
     def create_firewall(self, **body):
         return self.post("/v2/firewalls", body)["firewall"]
 
     def delete_firewall(self, firewall_id):
-        self.delete(f"/v2/firewalls/{firewall_id}")
+        self.delete(f"/v2/firewalls/{_uuid(firewall_id)}")
 
     def add_droplets_to_firewall(self, firewall_id, droplet_ids):
-        self.post(f"/v2/firewalls/{firewall_id}/droplets", {"droplet_ids": list(droplet_ids)})
+        self.post(f"/v2/firewalls/{_uuid(firewall_id)}/droplets", {"droplet_ids": list(droplet_ids)})
 
     def create_tag(self, name):
         return self.post("/v2/tags", {"name": name})["tag"]

@@ -2,19 +2,21 @@
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from connections.models import Connection, Status
 from connections.signals import connection_created, connection_removed
 from connections.providers import get_provider
 from connections.providers.errors import ProviderError
 from devpilot import audit
+from devpilot.errors import Conflict, Invalid
 
 
-class ConnectionError_(Exception):
+class ConnectionError_(Invalid):
     """A connection change that cannot be made; the message is for the user."""
 
 
-class AccountChanged(Exception):
+class AccountChanged(Conflict):
     """The new token belongs to another account or team: the user must confirm."""
 
     def __init__(self, connection, account):
@@ -25,7 +27,8 @@ class AccountChanged(Exception):
         super().__init__(
             f"The new token belongs to another DigitalOcean {'team' if account.team_uuid else 'account'} "
             f"({new}) than the current one ({old}). Syncs and servers using this connection point at resources of "
-            f"the old one. Confirm to switch anyway."
+            f"the old one. Confirm to switch anyway (in the API: confirmAccountChange: true).",
+            details=[{"field": "confirmAccountChange", "message": "Send confirmAccountChange: true to switch."}],
         )
 
 
@@ -53,6 +56,7 @@ def _check_name(workspace, name, exclude=None):
     return name
 
 
+@sensitive_variables("token")
 def connect(workspace, provider_slug, name, token, description="", *, user=None, request=None):
     """Validate the token with a read-only call, then store it encrypted. Nothing is saved on failure."""
     provider = get_provider(provider_slug)
@@ -86,12 +90,12 @@ def test(connection, *, user=None, request=None):
     try:
         account = provider.validate(connection.token)
     except ProviderError as e:
-        connection.status = e.status
+        connection.status = e.connection_status
         connection.last_error = e.message
         connection.last_checked_at = timezone.now()
         connection.save(update_fields=["status", "last_error", "last_checked_at", "updated_at"])
         audit.record(connection.workspace, "connection.tested", request=request, actor=user, target=connection,
-                     result=e.status)
+                     result=e.connection_status)
         return connection
     _apply_account(connection, account, provider.probe(connection.token, rate_key=str(connection.pk)))
     connection.save()
@@ -100,6 +104,7 @@ def test(connection, *, user=None, request=None):
     return connection
 
 
+@sensitive_variables("new_token")
 def rotate(connection, new_token, *, confirm_account_change=False, user=None, request=None):
     """Replace the token. A token of another account or team needs confirm_account_change."""
     new_token = (new_token or "").strip()

@@ -1,6 +1,7 @@
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
 from connections import services
@@ -21,6 +22,7 @@ def integrations(request):
     return render(request, "connections/integrations.html", {"settings_tab": "integrations", "cards": cards})
 
 
+@sensitive_post_parameters("token")
 @workspace_view("integrations.manage")
 def connect(request, provider):
     try:
@@ -62,6 +64,7 @@ def test_credentials(request, connection_id):
     return redirect("connection_detail", ws=request.workspace.slug, connection_id=connection.pk)
 
 
+@sensitive_post_parameters("token")
 @workspace_view("integrations.manage")
 def rotate(request, connection_id):
     connection = _connection(request, connection_id)

@@ -4,15 +4,20 @@
     def edit_secret(request, secret_id): ...   # request.workspace, request.membership
 
 A user who is not a member of the workspace gets a 404 (the workspace's existence is
-not revealed); a member whose role lacks the permission gets a 403.
+not revealed); a member whose role lacks the permission gets a 403. In a workspace that
+requires MFA, a member without it is sent to set it up (and back here afterwards).
 """
 
 from functools import wraps
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404
-from django.shortcuts import get_object_or_404
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
+
+from devpilot.accounts import MFA_NEXT_SESSION_KEY, has_mfa
 
 from devpilot.models import Membership
 from devpilot.permissions import can
@@ -32,6 +37,8 @@ def workspace_view(permission="workspace.read"):
             )
             if membership is None:
                 raise Http404("No such workspace.")
+            if membership.workspace.require_mfa and not has_mfa(request.user):
+                return _set_up_mfa(request, membership.workspace)
             if not can(membership.role, permission):
                 raise PermissionDenied("Your role in this workspace does not allow this.")
             request.workspace = membership.workspace
@@ -44,6 +51,20 @@ def workspace_view(permission="workspace.read"):
         return wrapped
 
     return decorator
+
+
+def _set_up_mfa(request, workspace):
+    if request.method == "GET":
+        request.session[MFA_NEXT_SESSION_KEY] = request.get_full_path()
+    messages.warning(
+        request, f"{workspace.name} requires two-factor authentication. Set it up to continue."
+    )
+    url = reverse("mfa_index")
+    if getattr(request, "htmx", False):
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = url
+        return response
+    return redirect(url)
 
 
 def get_in_workspace(request, model_or_queryset, **lookup):

@@ -4,8 +4,8 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
 from devpilot.models import (
-    ApiToken, AuditEvent, Environment, Folder, Invitation, Lock, Membership, Secret, SecretVersion, User,
-    WorkerHeartbeat, Workspace,
+    ApiToken, AuditEvent, Environment, Folder, IdentityAccessToken, IdentityClientSecret, Invitation, Lock,
+    MachineIdentity, Membership, Secret, SecretVersion, User, WorkerHeartbeat, Workspace,
 )
 
 
@@ -116,3 +116,58 @@ class WorkerHeartbeatAdmin(admin.ModelAdmin):
 @admin.register(Lock)
 class LockAdmin(admin.ModelAdmin):
     list_display = ["name", "holder", "expires_at"]
+
+
+class ClientSecretInline(admin.TabularInline):
+    """Client secrets by prefix: the hash is never shown; secrets are created on the Machine identities page."""
+
+    model = IdentityClientSecret
+    extra = 0
+    fields = ["prefix", "description", "uses", "uses_limit", "expires_at", "created_at", "revoked_at"]
+    readonly_fields = ["prefix", "description", "uses", "uses_limit", "expires_at", "created_at"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(MachineIdentity)
+class MachineIdentityAdmin(admin.ModelAdmin):
+    list_display = ["name", "workspace", "role", "client_id", "access_token_ttl", "access_token_max_ttl", "created_at"]
+    list_filter = ["role"]
+    list_select_related = ["workspace"]
+    search_fields = ["name", "workspace__name"]
+    readonly_fields = ["client_id", "created_by", "created_at", "updated_at"]
+    inlines = [ClientSecretInline]
+
+    def has_add_permission(self, request):
+        return False  # identities are made on the Machine identities page, which shows the credentials once
+
+
+@admin.register(IdentityAccessToken)
+class IdentityAccessTokenAdmin(admin.ModelAdmin):
+    """Issued access tokens: when, until when, revoked or not. The token hash is never shown."""
+
+    list_display = ["identity", "created_at", "expires_at", "last_used_at", "revoked_at"]
+    list_select_related = ["identity"]
+    fields = ["identity", "client_secret", "ttl", "max_ttl", "created_at", "expires_at", "renewed_at", "last_used_at",
+              "revoked_at"]
+    readonly_fields = ["identity", "client_secret", "ttl", "max_ttl", "created_at", "expires_at", "renewed_at",
+                       "last_used_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(IdentityClientSecret)
+class IdentityClientSecretAdmin(admin.ModelAdmin):
+    """Client secrets by prefix; the hash is never shown. Revoke by setting revoked_at."""
+
+    list_display = ["prefix", "identity", "description", "uses", "uses_limit", "expires_at", "revoked_at"]
+    list_select_related = ["identity"]
+    fields = ["identity", "prefix", "description", "uses", "uses_limit", "expires_at", "created_by", "created_at",
+              "last_used_at", "revoked_at"]
+    readonly_fields = ["identity", "prefix", "description", "uses", "uses_limit", "expires_at", "created_by",
+                       "created_at", "last_used_at"]
+
+    def has_add_permission(self, request):
+        return False

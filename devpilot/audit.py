@@ -7,16 +7,22 @@ def client_ip(request):
     return request.META.get("REMOTE_ADDR") if request is not None else None
 
 
-def record(workspace, action, *, request=None, actor=None, target=None, target_label="", **data):
+def record(workspace, action, *, request=None, actor=None, target=None, target_label="", actor_identity=None,
+           **data):
     """Record `action` (e.g. "secret.created") on `target` in `workspace`.
 
-    The actor is the request's user or API token unless given explicitly
+    The actor is the request's user, API token or machine identity unless given explicitly
     (background tasks pass actor=None and are shown as "Devpilot").
     """
     token = getattr(request, "api_token", None) if request is not None else None
+    if actor_identity is None and request is not None:
+        actor_identity = getattr(request, "machine_identity", None)
     if actor is None and request is not None and getattr(request, "user", None) is not None:
         actor = request.user if request.user.is_authenticated else None
-    if token is not None:
+    if actor_identity is not None:
+        token = None
+        actor_label = f"Machine identity {actor_identity.name}"
+    elif token is not None:
         actor_label = f"API token {token.name}"
     elif actor is not None:
         actor_label = actor.email
@@ -26,6 +32,7 @@ def record(workspace, action, *, request=None, actor=None, target=None, target_l
         workspace=workspace,
         actor=actor,
         actor_token=token,
+        actor_identity=actor_identity,
         actor_label=actor_label,
         action=action,
         target_type=target._meta.model_name if target is not None else "",

@@ -1,20 +1,21 @@
-from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
+from django.views.generic import RedirectView
 
-from devpilot import api_views, views
+from devpilot import accounts, identity_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("health/", views.health_view, name="health"),
     path("favicon.ico", views.favicon, name="favicon"),
-    path("accounts/signup/", views.signup, name="signup"),
-    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("accounts/password-reset/", auth_views.PasswordResetView.as_view(), name="password_reset"),
-    path("accounts/password-reset/sent/", auth_views.PasswordResetDoneView.as_view(), name="password_reset_done"),
-    path("accounts/reset/<uidb64>/<token>/", auth_views.PasswordResetConfirmView.as_view(),
-         name="password_reset_confirm"),
-    path("accounts/reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
+    # Accounts: django-allauth under accounts/ (login/, signup/, logout/, password/reset/,
+    # email/, 2fa/...); the sign-up view knows about invitations.
+    path("accounts/signup/", accounts.SignupView.as_view(), name="account_signup"),
+    # Today's password-reset addresses lead to allauth's (old reset links had a different token).
+    path("accounts/password-reset/", RedirectView.as_view(pattern_name="account_reset_password", query_string=True)),
+    path("accounts/password-reset/sent/", RedirectView.as_view(pattern_name="account_reset_password_done")),
+    path("accounts/reset/done/", RedirectView.as_view(pattern_name="account_login")),
+    path("accounts/reset/<str:uidb64>/<str:token>/", RedirectView.as_view(url="/accounts/password/reset/")),
+    path("accounts/", include("allauth.urls")),
     path("invitations/<str:token>/", views.accept_invitation, name="accept_invitation"),
     path("workspaces/new/", views.workspace_create, name="workspace_create"),
     path("w/<slug:ws>/", views.workspace_home, name="workspace_home"),
@@ -28,5 +29,11 @@ urlpatterns = [
     path("w/<slug:ws>/settings/api-tokens/<uuid:token_id>/revoke/", views.api_token_revoke,
          name="api_token_revoke"),
     path("w/<slug:ws>/settings/audit-log/", views.audit_log, name="audit_log"),
-    path("api/v1/workspaces", api_views.workspaces, name="api_workspaces"),
+    path("w/<slug:ws>/settings/machine-identities/", identity_views.identity_list, name="identities"),
+    path("w/<slug:ws>/settings/machine-identities/<uuid:identity_id>/", identity_views.identity_detail,
+         name="identity_detail"),
+    path("w/<slug:ws>/settings/machine-identities/<uuid:identity_id>/delete/", identity_views.identity_delete,
+         name="identity_delete"),
+    path("w/<slug:ws>/settings/machine-identities/<uuid:identity_id>/client-secrets/<uuid:client_secret_id>/revoke/",
+         identity_views.client_secret_revoke, name="client_secret_revoke"),
 ]

@@ -66,23 +66,38 @@ def key_id_of(ciphertext: str) -> str:
     return ciphertext.split(":", 2)[1]
 
 
+class KeyRing:
+    """The configured keys, read once: decrypt many values (a list of secrets) without re-reading
+    and re-decoding DEVPILOT_ENCRYPTION_KEYS for each. `decrypt()` below is one value through one."""
+
+    def __init__(self, keys: list[tuple[str, bytes]] | None = None):
+        self._keys = dict(load_keys() if keys is None else keys)
+        self._ciphers: dict[str, AESGCM] = {}
+
+    def decrypt(self, ciphertext: str, associated_data: str) -> str:
+        try:
+            version, key_id, payload = ciphertext.split(":", 2)
+            raw = base64.b64decode(payload, validate=True)
+        except (ValueError, binascii.Error):
+            raise DecryptionError("Malformed ciphertext.") from None
+        if version != FORMAT:
+            raise DecryptionError(f"Unknown ciphertext format {version!r}.")
+        cipher = self._ciphers.get(key_id)
+        if cipher is None:
+            key = self._keys.get(key_id)
+            if key is None:
+                raise DecryptionError(
+                    f"Value was encrypted with key {key_id}, which is not in DEVPILOT_ENCRYPTION_KEYS."
+                )
+            cipher = self._ciphers[key_id] = AESGCM(key)
+        try:
+            return cipher.decrypt(raw[:12], raw[12:], associated_data.encode()).decode()
+        except InvalidTag:
+            raise DecryptionError("Ciphertext does not match its key or its row.") from None
+
+
 def decrypt(ciphertext: str, associated_data: str) -> str:
-    try:
-        version, key_id, payload = ciphertext.split(":", 2)
-        raw = base64.b64decode(payload, validate=True)
-    except (ValueError, binascii.Error):
-        raise DecryptionError("Malformed ciphertext.") from None
-    if version != FORMAT:
-        raise DecryptionError(f"Unknown ciphertext format {version!r}.")
-    key = dict(load_keys()).get(key_id)
-    if key is None:
-        raise DecryptionError(
-            f"Value was encrypted with key {key_id}, which is not in DEVPILOT_ENCRYPTION_KEYS."
-        )
-    try:
-        return AESGCM(key).decrypt(raw[:12], raw[12:], associated_data.encode()).decode()
-    except InvalidTag:
-        raise DecryptionError("Ciphertext does not match its key or its row.") from None
+    return KeyRing().decrypt(ciphertext, associated_data)
 
 
 def needs_rotation(ciphertext: str) -> bool:
@@ -109,6 +124,7 @@ class EncryptedValue(property):
 
     def __set_name__(self, owner, name):
         self.name = name
+        self.owner = owner
         if not hasattr(owner, "_encrypted_fields"):
             owner._encrypted_fields = {}
         owner._encrypted_fields = {**owner._encrypted_fields, name: self.ciphertext_field}
@@ -116,7 +132,15 @@ class EncryptedValue(property):
     def associated_data(self, instance) -> str:
         if instance.pk is None:
             raise ValueError(f"{type(instance).__name__} needs a primary key before encryption.")
-        return f"{instance._meta.label_lower}:{instance.pk}:{self.name}"
+        return self.associated_data_for(instance.pk, instance._meta.label_lower)
+
+    def associated_data_for(self, pk, label_lower: str | None = None) -> str:
+        """The associated data of row `pk`, for reading values from `.values()` rows without model instances."""
+        return f"{label_lower or self.owner._meta.label_lower}:{pk}:{self.name}"
+
+    def decrypt_value(self, ciphertext: str, pk, keyring: KeyRing) -> str | None:
+        """What the attribute reads for row `pk` holding `ciphertext`, with keys already loaded in `keyring`."""
+        return keyring.decrypt(ciphertext, self.associated_data_for(pk)) if ciphertext else None
 
     def _get(self, instance):
         ciphertext = getattr(instance, self.ciphertext_field)

@@ -42,13 +42,39 @@ def parse(text: str) -> ParsedEnv:
     return result
 
 
-def _quote(value: str) -> str:
+# Characters a double-quoted value may hold and still mean the same to every reader: bash expands
+# $ ` and \ inside double quotes, python-dotenv decodes \ escapes, Docker Compose interpolates $.
+_DOUBLE_QUOTE_UNSAFE = set('$`"\\\n')
+
+
+def quote(value: str) -> str | None:
+    """`value` quoted so python-dotenv (interpolating), Docker Compose and `bash source` read it back
+    exactly, or None when no spelling does."""
     if value and all(c.isalnum() or c in "_-.,:/@+=%" for c in value):
         return value
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{escaped}"'
+    if "${" in value:
+        return None  # python-dotenv interpolates ${...} inside any quotes and has no escape for it
+    # Single quotes are literal to all three (no interpolation, no escapes) except that
+    # python-dotenv decodes \\ and \' in them: a value free of ', of \\ and of a final \ is safe.
+    if "'" not in value and "\\\\" not in value and not value.endswith("\\"):
+        return f"'{value}'"
+    if not _DOUBLE_QUOTE_UNSAFE & set(value):
+        return f'"{value}"'
+    return None
 
 
 def render(secrets: dict[str, str]) -> str:
-    """A .env file that parse() reads back to the same values, multi-line ones included."""
-    return "".join(f"{key}={_quote(value)}\n" for key, value in secrets.items())
+    """A .env file every common reader reads back to the stored values, multi-line ones included.
+
+    A value no spelling carries for every reader (${...}, or a ' beside $ ` " \\ or a newline) is
+    written double-quoted with escapes, as python-dotenv without interpolation reads it, under a
+    comment that says so."""
+    lines = []
+    for key, value in secrets.items():
+        quoted = quote(value)
+        if quoted is None:
+            lines.append(f"# {key}: no quoting reads this value back the same in python-dotenv, Docker Compose "
+                         "and bash; check it where it is used.\n")
+            quoted = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        lines.append(f"{key}={quoted}\n")
+    return "".join(lines)

@@ -1,31 +1,68 @@
 from datetime import timedelta
 
+from allauth.account.forms import SignupForm
 from django import forms
-from django.contrib.auth.forms import BaseUserCreationForm
+from django.db import transaction
 from django.utils import timezone
 
-from devpilot.models import Role, User
+from devpilot import audit
+from devpilot.accounts import clean_header
+from devpilot.models import Role, Workspace
+from devpilot.workspaces import create_workspace
 
 
-class SignUpForm(BaseUserCreationForm):
+class SignUpForm(SignupForm):
+    """allauth's sign-up form (email, password twice) plus the first workspace's name.
+
+    From an invitation the email is the invited address, shown and locked, and there is
+    no workspace name: the new account joins the inviting workspace instead.
+    """
+
     workspace_name = forms.CharField(
         label="Workspace name", max_length=100, required=False,
         help_text="Your first workspace. You can create more later.",
     )
 
-    class Meta:
-        model = User
-        fields = ["email"]
+    def __init__(self, *args, invitation=None, **kwargs):
+        self.invitation = invitation
+        super().__init__(*args, **kwargs)
+        if invitation is not None:
+            del self.fields["workspace_name"]
+            self.fields["email"].initial = invitation.email
+            self.fields["email"].disabled = True
+            self.fields["email"].help_text = "The address the invitation was sent to."
 
     def clean_email(self):
-        email = self.cleaned_data["email"].strip().lower()
-        if User.objects.filter(email__iexact=email).exists():
-            raise forms.ValidationError("An account with this email already exists. Log in instead.")
-        return email
+        if self.invitation is not None:
+            self.cleaned_data["email"] = self.invitation.email
+        return super().clean_email()
+
+    def clean_workspace_name(self):
+        return clean_header(self.cleaned_data["workspace_name"])
+
+    def save(self, request):
+        with transaction.atomic():
+            user = super().save(request)
+            if self.invitation is None:
+                name = self.cleaned_data.get("workspace_name") or f"{user.email.split('@')[0]}'s workspace"
+                workspace = create_workspace(user, name)
+                audit.record(workspace, "workspace.created", request=request, actor=user, target=workspace)
+                request.devpilot_new_workspace = workspace
+        return user
 
 
 class WorkspaceForm(forms.Form):
     name = forms.CharField(max_length=100)
+
+    def clean_name(self):
+        return clean_header(self.cleaned_data["name"])
+
+
+class WorkspaceMfaForm(forms.ModelForm):
+    class Meta:
+        model = Workspace
+        fields = ["require_mfa"]
+        labels = {"require_mfa": "Members must use two-factor authentication"}
 
 
 class DeleteWorkspaceForm(forms.Form):

@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from devpilot import audit
+from devpilot.accounts import clean_header, has_verified_email
 from devpilot.models import Invitation, Membership, Role, hash_token
 from devpilot.permissions import can
 
@@ -97,7 +98,7 @@ def invite(actor_membership, email, role, request=None):
         audit.record(workspace, "invitation.created", request=request, target=invitation, role=role)
     link = invitation_url(token)
     send_mail(
-        f"You are invited to {workspace.name} on Devpilot",
+        clean_header(f"You are invited to {workspace.name} on Devpilot"),
         f"{actor_membership.user.email} invited you to join the workspace {workspace.name} "
         f"as {invitation.get_role_display().lower()}.\n\nOpen this link to join (valid for 7 days):\n{link}\n",
         None,
@@ -111,11 +112,25 @@ def find_invitation(token):
     return Invitation.objects.select_related("workspace").filter(token_hash=hash_token(token)).first()
 
 
+class WrongAccountError(MembershipError):
+    """The invitation was sent to an address this account has not verified."""
+
+
+def can_accept(invitation, user) -> bool:
+    """Only an account holding the invited address, verified, may accept an invitation."""
+    return has_verified_email(user, invitation.email)
+
+
 @transaction.atomic
 def accept(invitation, user, request=None):
     invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
     if not invitation.is_pending:
         raise MembershipError("This invitation has expired, was revoked, or was already used.")
+    if not can_accept(invitation, user):
+        raise WrongAccountError(
+            f"This invitation was sent to {invitation.email}. Log in with that address "
+            "(verified) to accept it."
+        )
     membership, created = Membership.objects.get_or_create(
         workspace=invitation.workspace, user=user, defaults={"role": invitation.role}
     )

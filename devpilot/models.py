@@ -61,6 +61,8 @@ class Workspace(models.Model):
     name = models.CharField(max_length=100)
     slug = models.SlugField(max_length=60, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Only owners turn it on; members without MFA are sent to set it up (devpilot/access.py).
+    require_mfa = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["name"]
@@ -74,6 +76,8 @@ class Membership(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
     created_at = models.DateTimeField(auto_now_add=True)
+    # When this member hid the Overview's first-run checklist (per user, per workspace).
+    checklist_dismissed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -115,6 +119,20 @@ class Invitation(models.Model):
         return not self.accepted_at and not self.revoked_at and self.expires_at > timezone.now()
 
 
+def capped_role(obj) -> str | None:
+    """An API token's or machine identity's effective role: the lower of its own role and its creator's
+    current role in the workspace; None when the creator is no longer a member. Made without a person
+    (manage.py commands, tests): its own role."""
+    if obj.created_by_id is None:
+        return obj.role
+    creator = Membership.objects.filter(workspace_id=obj.workspace_id, user_id=obj.created_by_id).values_list(
+        "role", flat=True).first()
+    if creator is None:
+        return None
+    order = [Role.VIEWER, Role.MEMBER, Role.ADMIN, Role.OWNER]
+    return obj.role if order.index(Role(obj.role)) <= order.index(Role(creator)) else creator
+
+
 class ApiToken(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     workspace = models.ForeignKey(Workspace, models.CASCADE, related_name="api_tokens")
@@ -139,6 +157,96 @@ class ApiToken(models.Model):
     def is_active(self):
         return not self.revoked_at and (self.expires_at is None or self.expires_at > timezone.now())
 
+    @property
+    def effective_role(self):
+        return capped_role(self)
+
+
+class MachineIdentity(models.Model):
+    """A workspace's non-human member: logs in with universal auth (a client id and a client secret).
+
+    Its role is one of the members' roles except owner; it acts with at most its creator's current role.
+    """
+
+    DEFAULT_TTL = 2_592_000  # 30 days, Infisical's default access token TTL and max TTL
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey(Workspace, models.CASCADE, related_name="machine_identities")
+    name = models.CharField(max_length=100)
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.VIEWER)
+    client_id = models.UUIDField(unique=True, default=uuid.uuid4, editable=False)
+    # Seconds. A max TTL of 0 means renewals are not capped.
+    access_token_ttl = models.PositiveIntegerField(default=DEFAULT_TTL)
+    access_token_max_ttl = models.PositiveIntegerField(default=DEFAULT_TTL)
+    # CIDR ranges (or single addresses) allowed to log in and to use access tokens; empty means anywhere.
+    trusted_ips = models.JSONField(default=list, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "created_at"]
+        verbose_name_plural = "machine identities"
+        constraints = [models.UniqueConstraint(fields=["workspace", "name"], name="identity_name_unique")]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def effective_role(self):
+        return capped_role(self)
+
+
+class IdentityClientSecret(models.Model):
+    """A universal-auth client secret: shown once, stored as a SHA-256 hash; optional expiry and use limit."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    identity = models.ForeignKey(MachineIdentity, models.CASCADE, related_name="client_secrets")
+    description = models.CharField(max_length=200, blank=True)
+    prefix = models.CharField(max_length=16, editable=False)
+    secret_hash = models.CharField(max_length=64, unique=True, editable=False)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    uses_limit = models.PositiveIntegerField(default=0)  # 0: unlimited
+    uses = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.identity} ({self.prefix}…)"
+
+    @property
+    def is_active(self):
+        return (not self.revoked_at and (self.expires_at is None or self.expires_at > timezone.now())
+                and (not self.uses_limit or self.uses < self.uses_limit))
+
+
+class IdentityAccessToken(models.Model):
+    """A bearer token issued by a universal-auth login; renewable up to its max TTL; stored hashed."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    identity = models.ForeignKey(MachineIdentity, models.CASCADE, related_name="access_tokens")
+    client_secret = models.ForeignKey(IdentityClientSecret, models.SET_NULL, null=True, blank=True,
+                                      related_name="access_tokens")
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    ttl = models.PositiveIntegerField()
+    max_ttl = models.PositiveIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    renewed_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.identity} token of {self.created_at:%Y-%m-%d %H:%M}"
+
 
 class AuditEvent(models.Model):
     """Who did what, when and from where. Never holds a secret value or token."""
@@ -146,6 +254,7 @@ class AuditEvent(models.Model):
     workspace = models.ForeignKey(Workspace, models.CASCADE, related_name="audit_events")
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+")
     actor_token = models.ForeignKey(ApiToken, models.SET_NULL, null=True, blank=True, related_name="+")
+    actor_identity = models.ForeignKey("MachineIdentity", models.SET_NULL, null=True, blank=True, related_name="+")
     actor_label = models.CharField(max_length=200, blank=True)
     action = models.CharField(max_length=64, db_index=True)
     target_type = models.CharField(max_length=64, blank=True)
@@ -189,6 +298,7 @@ class Folder(models.Model):
     workspace = models.ForeignKey(Workspace, models.CASCADE, related_name="folders")
     environment = models.ForeignKey(Environment, models.CASCADE, related_name="folders")
     path = models.CharField(max_length=500)
+    description = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

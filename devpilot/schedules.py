@@ -6,8 +6,12 @@ Kept as data, so installing is idempotent and a changed interval is applied on t
 SCHEDULES = [
     # (task function path, minutes between runs)
     ("devpilot.tasks.heartbeat", 1),
+    # Re-enqueues work whose worker died or whose task the broker lost (devpilot/outbox.py).
+    ("devpilot.outbox.sweep", 1),
     ("syncs.tasks.housekeeping", 30),
     ("provisioning.tasks.reconcile_all", 5),
+    # Bounds are tens of minutes (provisioning/housekeeping.py); a few minutes late is fine, never is not.
+    ("provisioning.tasks.housekeeping", 2),
 ]
 
 

@@ -1,126 +1,210 @@
 """Infisical's raw secrets API (v3): list, read, create, update, delete, batch."""
 
-from django.http import JsonResponse
+from __future__ import annotations
 
-from devpilot import secrets
-from devpilot.api import ApiError, api_view, iso, require_workspace_id
-from devpilot.models import Secret
+from django.http import HttpRequest, HttpResponse
+from ninja import Query, Router
+
+from devpilot import crypto, secrets
+from devpilot.api import answers, api, iso, require_workspace_ref, token
+from devpilot.errors import Invalid, NotFound
+from devpilot.models import Environment, Folder, Secret
 from devpilot.permissions import can
+from devpilot.schemas import (BatchCreate, BatchDelete, BatchUpdate, SecretCreate, SecretDelete, SecretEnvelope,
+                              SecretGetQuery, SecretListQuery, SecretScope, SecretsEnvelope, SecretUpdate)
+
+router = Router(tags=["Secrets"])
+SECRET_NAME = "/v3/secrets/raw/{secret_name}"
 
 
-def secret_json(secret, *, with_value):
+# What Infisical's clients parse that Devpilot does not have (tags, reminders, rotation): always the same.
+_FIXED_FIELDS = {"type": "shared", "skipMultilineEncoding": False, "secretReminderNote": None,
+                 "secretReminderRepeatDays": None, "isRotatedSecret": False, "rotationId": None}
+
+
+def _secret_dict(pk, workspace_id, environment_slug: str, folder_id, path: str, key: str, value: str | None,
+                 comment: str, version: int, created_at, updated_at) -> dict:
+    """One secret as Infisical's API answers it; value None means hidden."""
+    sid, wid = str(pk), str(workspace_id)
     return {
-        "id": str(secret.pk),
-        "workspace": str(secret.workspace_id),
-        "environment": secret.environment.slug,
-        "secretPath": secret.folder.path,
-        "secretKey": secret.key,
-        "secretValue": secret.value if with_value else None,
-        "secretComment": secret.comment,
-        "version": secret.version,
-        "type": "shared",
-        "createdAt": iso(secret.created_at),
-        "updatedAt": iso(secret.updated_at),
+        "id": sid, "_id": sid, "workspace": wid, "workspaceId": wid, "environment": environment_slug,
+        "folderId": str(folder_id), "secretPath": path, "secretKey": key, "secretValue": value,
+        "secretValueHidden": value is None, "secretComment": comment, "version": version, **_FIXED_FIELDS,
+        "tags": [], "secretMetadata": [], "createdAt": iso(created_at), "updatedAt": iso(updated_at),
     }
 
 
-def _params(request):
-    """workspaceId, environment and secretPath from the query string or the JSON body."""
-    source = request.json or request.GET
-    workspace_id = source.get("workspaceId") or source.get("projectId") or request.GET.get("workspaceId")
-    require_workspace_id(request, workspace_id, field="workspaceId")
-    slug = source.get("environment") or request.GET.get("environment")
-    if not slug:
-        raise ApiError(400, "environment is required.", {"environment": ["This field is required."]})
-    environment = request.workspace.environments.filter(slug=slug).first()
+def secret_json(secret: Secret, *, with_value: bool, value: str | None = None, version: int | None = None) -> dict:
+    shown = (secret.value if value is None else value) if with_value else None
+    return _secret_dict(secret.pk, secret.workspace_id, secret.environment.slug, secret.folder_id, secret.folder.path,
+                        secret.key, shown, secret.comment, version or secret.version, secret.created_at,
+                        secret.updated_at)
+
+
+def _folder(request: HttpRequest, scope: SecretScope) -> tuple[Environment, Folder]:
+    require_workspace_ref(request, *scope.workspace_ref(), field="workspaceId")
+    environment = request.workspace.environments.filter(slug=scope.environment).first()  # type: ignore[attr-defined]
     if environment is None:
-        raise ApiError(404, f"Environment {slug} not found.")
+        raise NotFound(f"Environment {scope.environment} not found.")
+    return environment, secrets.get_folder(environment, scope.secretPath)
+
+
+def _list_folder(request: HttpRequest, scope: SecretScope) -> tuple[Environment, Folder]:
+    """_folder() in one query when both exist; when not, _folder() says which is missing."""
+    require_workspace_ref(request, *scope.workspace_ref(), field="workspaceId")
     try:
-        folder = secrets.get_folder(environment, source.get("secretPath") or request.GET.get("secretPath") or "/")
-    except secrets.SecretsError as e:
-        raise ApiError(404, str(e)) from None
-    return environment, folder
+        path = secrets.normalize_path(scope.secretPath)
+    except secrets.SecretsError:
+        return _folder(request, scope)
+    workspace = request.workspace  # type: ignore[attr-defined]
+    folder = (Folder.objects.select_related("environment")
+              .filter(environment__workspace=workspace, environment__slug=scope.environment, path=path).first())
+    return (folder.environment, folder) if folder else _folder(request, scope)
 
 
-def _can_read_values(request):
-    return can(request.role, "secrets.read_values")
-
-
-def _require(permission, request):
-    if not can(request.role, permission):
-        raise ApiError(403, f"This token's role ({request.role}) does not allow this.")
-
-
-def _service_errors(fn):
-    try:
-        return fn()
-    except secrets.StaleVersion as e:
-        raise ApiError(409, str(e)) from None
-    except secrets.SecretsError as e:
-        raise ApiError(400, str(e)) from None
-
-
-@api_view(methods=["GET"])
-def secrets_list(request):
-    """Keys and metadata for every token; values only for member tokens and up (null for viewers)."""
-    environment, folder = _params(request)
-    rows = folder.secrets.select_related("environment", "folder")
-    with_value = _can_read_values(request)
-    return JsonResponse({"secrets": [secret_json(s, with_value=with_value) for s in rows]})
-
-
-@api_view(methods=["GET", "POST", "PATCH", "DELETE"])
-def secret_detail(request, secret_name):
-    environment, folder = _params(request)
-    body = request.json
-    if request.method == "POST":
-        _require("secrets.write", request)
-        if "secretValue" not in body:
-            raise ApiError(400, "secretValue is required.", {"secretValue": ["This field is required."]})
-        secret = _service_errors(lambda: secrets.create_secret(
-            environment, folder.path, secret_name, str(body["secretValue"]), body.get("secretComment") or "",
-            request=request))
-        return JsonResponse({"secret": secret_json(secret, with_value=True)})
-    secret = Secret.objects.select_related("environment", "folder").filter(folder=folder, key=secret_name).first()
+def _secret(folder: Folder, name: str) -> Secret:
+    secret = Secret.objects.select_related("environment", "folder").filter(folder=folder, key=name).first()
     if secret is None:
-        raise ApiError(404, f"Secret {secret_name} not found in {environment.slug}:{folder.path}.")
-    if request.method == "GET":
-        _require("secrets.read_values", request)
-        return JsonResponse({"secret": secret_json(secret, with_value=True)})
-    _require("secrets.write", request)
-    if request.method == "PATCH":
-        secret = _service_errors(lambda: secrets.update_secret(
-            secret, value=body.get("secretValue"), comment=body.get("secretComment"), key=body.get("newSecretName"),
-            expected_version=body.get("version"), request=request))
-        return JsonResponse({"secret": secret_json(secret, with_value=True)})
+        raise NotFound(f"Secret {name} not found in {folder.environment.slug}:{folder.path}.")
+    return secret
+
+
+def _with_values(request: HttpRequest, asked: bool) -> bool:
+    return asked and can(request.role, "secrets.read_values")  # type: ignore[attr-defined]
+
+
+@router.get("/v3/secrets/raw", auth=token(), response=answers(SecretsEnvelope), by_alias=True)
+def list_secrets(request: HttpRequest, q: Query[SecretListQuery]) -> dict | HttpResponse:
+    """Keys and metadata for every token; values for member tokens and up (null for viewers).
+
+    `recursive=true` includes every folder below `secretPath`; each secret's `secretPath` says where it is."""
+    environment, folder = _list_folder(request, q)
+    if q.tagSlugs.strip():
+        return {"secrets": []}  # Devpilot secrets have no tags, so none matches a tag filter.
+    rows = Secret.objects.filter(environment=environment)
+    if q.recursive and folder.path != "/":
+        rows = rows.filter(folder__path__startswith=folder.path + "/") | rows.filter(folder=folder)
+    elif not q.recursive:
+        rows = rows.filter(folder=folder)
+    with_value = _with_values(request, q.viewSecretValue)
+    # Plain rows, not model instances, and one key ring for every value: a big folder lists in one pass.
+    values = list(rows.order_by("folder__path", "key").values_list(*_LIST_COLUMNS))
+    if with_value and values:
+        secrets.record_values_read(request.workspace, f"{environment.slug}:{folder.path}"  # type: ignore[attr-defined]
+                                   + (" (recursive)" if q.recursive else ""), [row[4] for row in values], "api",
+                                   request=request)
+    # Rendered as the API renders every answer, without validating each row against SecretOut again:
+    # _list_json builds exactly that shape (tests compare it with secret_json), and re-validating
+    # thousands of rows per request would cost more than building them.
+    return api.create_response(request, {"secrets": _list_json(values, environment.slug, with_value=with_value)},
+                               status=200)
+
+
+_LIST_COLUMNS = ("id", "workspace_id", "folder_id", "folder__path", "key", "value_ciphertext", "comment", "version",
+                 "created_at", "updated_at")
+
+
+def _list_json(rows: list[tuple], environment_slug: str, *, with_value: bool) -> list[dict]:
+    """secret_json() for `_LIST_COLUMNS` rows: the same answer, built without a Secret per row."""
+    field: crypto.EncryptedValue = Secret.value  # type: ignore[assignment]  # the descriptor: the same AAD
+    keyring = crypto.KeyRing() if with_value else None
+    return [_secret_dict(pk, workspace_id, environment_slug, folder_id, path, key,
+                         field.decrypt_value(ciphertext, pk, keyring) if keyring else None, comment, version,
+                         created_at, updated_at)
+            for pk, workspace_id, folder_id, path, key, ciphertext, comment, version, created_at, updated_at in rows]
+
+
+@router.get(SECRET_NAME, auth=token("secrets.read_values"), response=answers(SecretEnvelope), by_alias=True)
+def get_secret(request: HttpRequest, secret_name: str, q: Query[SecretGetQuery]) -> dict:
+    if q.secretName is not None and q.secretName != secret_name:
+        raise Invalid.for_field("secretName", f"secretName ({q.secretName}) differs from the path ({secret_name}).")
+    environment, folder = _folder(request, q)
+    secret = _secret(folder, secret_name)
+    if q.viewSecretValue:
+        how = "api" if q.version is None else f"api (version {q.version})"
+        secrets.record_values_read(request.workspace, f"{environment.slug}:{folder.path}", [secret.key], how,  # type: ignore[attr-defined]
+                                   request=request, target=secret)
+    if q.version is None or q.version == secret.version:
+        return {"secret": secret_json(secret, with_value=q.viewSecretValue)}
+    old = secret.versions.filter(version=q.version).first()
+    if old is None:
+        raise NotFound(f"{secret_name} has no version {q.version} (the current one is {secret.version}).")
+    return {"secret": secret_json(secret, with_value=q.viewSecretValue, value=old.value, version=old.version)}
+
+
+@router.post(SECRET_NAME, auth=token("secrets.write"), response=answers(SecretEnvelope), by_alias=True)
+def create_secret(request: HttpRequest, secret_name: str, payload: SecretCreate) -> dict:
+    environment, folder = _folder(request, payload)
+    secret = secrets.create_secret(environment, folder.path, secret_name, payload.secretValue,
+                                   payload.secretComment, request=request)
+    return {"secret": secret_json(secret, with_value=True)}
+
+
+@router.patch(SECRET_NAME, auth=token("secrets.write"), response=answers(SecretEnvelope), by_alias=True)
+def update_secret(request: HttpRequest, secret_name: str, payload: SecretUpdate) -> dict:
+    _, folder = _folder(request, payload)
+    secret = secrets.update_secret(
+        _secret(folder, secret_name), value=payload.secretValue, comment=payload.secretComment,
+        key=payload.newSecretName, expected_version=payload.version, request=request)
+    return {"secret": secret_json(secret, with_value=True)}
+
+
+@router.delete(SECRET_NAME, auth=token("secrets.write"), response=answers(SecretEnvelope), by_alias=True)
+def delete_secret(request: HttpRequest, secret_name: str, payload: SecretDelete) -> dict:
+    _, folder = _folder(request, payload)
+    secret = _secret(folder, secret_name)
     secrets.delete_secret(secret, request=request)
-    return JsonResponse({"secret": secret_json(secret, with_value=False)})
+    return {"secret": secret_json(secret, with_value=False)}
 
 
-@api_view(methods=["POST", "PATCH", "DELETE"])
-def secrets_batch(request):
-    """Many secrets in one request and one transaction: all or nothing, one change event."""
-    environment, folder = _params(request)
-    _require("secrets.write", request)
-    items = request.json.get("secrets")
-    if not isinstance(items, list) or not items:
-        raise ApiError(400, "secrets must be a non-empty list.", {"secrets": ["Give at least one secret."]})
-    keys = [str(item.get("secretKey", "")) for item in items if isinstance(item, dict)]
-    if len(keys) != len(items) or len(set(keys)) != len(keys):
-        raise ApiError(400, "Each item needs a distinct secretKey.")
-    if request.method == "DELETE":
-        doomed = list(folder.secrets.filter(key__in=keys).select_related("environment", "folder"))
-        missing = sorted(set(keys) - {s.key for s in doomed})
-        if missing:
-            raise ApiError(404, f"Not found in {environment.slug}:{folder.path}: {', '.join(missing)}.")
-        secrets.delete_secrets(environment, folder.path, keys, request=request)
-        return JsonResponse({"secrets": [secret_json(s, with_value=False) for s in doomed]})
-    entries = {str(i["secretKey"]): str(i.get("secretValue", "")) for i in items}
-    existing = set(folder.secrets.filter(key__in=keys).values_list("key", flat=True))
-    if request.method == "POST" and existing:
-        raise ApiError(400, f"Already exist: {', '.join(sorted(existing))}. Use PATCH to update them.")
-    if request.method == "PATCH" and set(keys) - existing:
-        raise ApiError(404, f"Not found: {', '.join(sorted(set(keys) - existing))}. Use POST to create them.")
-    _service_errors(lambda: secrets.bulk_import(environment, folder.path, entries, overwrite=True, request=request))
+# --- Batch: many secrets in one request and one transaction, all or nothing, one change event ---
+
+
+def _existing(folder: Folder, keys: list[str]) -> dict[str, Secret]:
     rows = folder.secrets.filter(key__in=keys).select_related("environment", "folder")
-    return JsonResponse({"secrets": [secret_json(s, with_value=True) for s in rows]})
+    return {s.key: s for s in rows}
+
+
+def _every_one(folder: Folder, keys: list[str], hint: str = "") -> dict[str, Secret]:
+    """The secrets named `keys`, or NotFound listing the missing ones (nothing is written then)."""
+    found = _existing(folder, keys)
+    missing = sorted(set(keys) - set(found))
+    if missing:
+        raise NotFound(f"Not found in {folder.environment.slug}:{folder.path}: {', '.join(missing)}. {hint}".strip())
+    return found
+
+
+@router.post("/v3/secrets/batch/raw", auth=token("secrets.write"), response=answers(SecretsEnvelope), by_alias=True)
+def create_secrets(request: HttpRequest, payload: BatchCreate) -> dict:
+    environment, folder = _folder(request, payload)
+    keys = [item.secretKey for item in payload.secrets]
+    taken = sorted(_existing(folder, keys))
+    if taken:
+        raise Invalid(f"Already exist: {', '.join(taken)}. Use PATCH to update them.")
+    secrets.bulk_import(environment, folder.path, {i.secretKey: i.secretValue for i in payload.secrets},
+                        overwrite=False, comments={i.secretKey: i.secretComment for i in payload.secrets},
+                        request=request)
+    return {"secrets": [secret_json(s, with_value=True) for s in _existing(folder, keys).values()]}
+
+
+@router.patch("/v3/secrets/batch/raw", auth=token("secrets.write"), response=answers(SecretsEnvelope), by_alias=True)
+def update_secrets(request: HttpRequest, payload: BatchUpdate) -> dict:
+    environment, folder = _folder(request, payload)
+    keys = [item.secretKey for item in payload.secrets]
+    existing = _every_one(folder, keys, "Use POST to create them.")
+    # An item without secretValue (or secretComment) keeps what is stored.
+    values = {i.secretKey: existing[i.secretKey].value if i.secretValue is None else i.secretValue
+              for i in payload.secrets}
+    comments = {i.secretKey: i.secretComment for i in payload.secrets if i.secretComment is not None}
+    secrets.bulk_import(environment, folder.path, values, overwrite=True, comments=comments, request=request)
+    return {"secrets": [secret_json(s, with_value=True) for s in _existing(folder, keys).values()]}
+
+
+@router.delete("/v3/secrets/batch/raw", auth=token("secrets.write"), response=answers(SecretsEnvelope), by_alias=True)
+def delete_secrets(request: HttpRequest, payload: BatchDelete) -> dict:
+    environment, folder = _folder(request, payload)
+    keys = [item.secretKey for item in payload.secrets]
+    doomed = _every_one(folder, keys)
+    secrets.delete_secrets(environment, folder.path, keys, request=request)
+    return {"secrets": [secret_json(s, with_value=False) for s in doomed.values()]}
+

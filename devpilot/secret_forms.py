@@ -6,6 +6,8 @@ from devpilot.secrets import MAX_VALUE_BYTES
 class SecretForm(forms.Form):
     key = forms.CharField(max_length=255)
     value = forms.CharField(required=False, strip=False, widget=forms.Textarea(attrs={"rows": 1}))
+    # On the Edit form: the value is replaced only when this is ticked (the current one is never shown there).
+    change_value = forms.BooleanField(required=False, initial=True)
     comment = forms.CharField(required=False, max_length=1000)
     version = forms.IntegerField(required=False, widget=forms.HiddenInput)
 

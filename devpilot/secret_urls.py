@@ -1,6 +1,6 @@
 from django.urls import path
 
-from devpilot import secret_api, secret_views as views
+from devpilot import secret_views as views
 
 env = "w/<slug:ws>/secrets/<slug:env>/"
 secret = "w/<slug:ws>/secret/<uuid:secret_id>/"
@@ -26,7 +26,4 @@ urlpatterns = [
     path("w/<slug:ws>/settings/environments/<uuid:environment_id>/", views.environment_edit, name="environment_edit"),
     path("w/<slug:ws>/settings/environments/<uuid:environment_id>/delete/", views.environment_delete,
          name="environment_delete"),
-    path("api/v3/secrets/raw", secret_api.secrets_list, name="api_secrets_raw"),
-    path("api/v3/secrets/raw/<str:secret_name>", secret_api.secret_detail, name="api_secret_raw"),
-    path("api/v3/secrets/batch/raw", secret_api.secrets_batch, name="api_secrets_batch_raw"),
 ]

@@ -1,11 +1,17 @@
 """Secrets pages: environments, folders and secrets, edited inline with HTMX."""
 
+import uuid
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
 from devpilot import audit, dotenv, secrets
@@ -23,6 +29,20 @@ def _folder(request, environment):
         return secrets.get_folder(environment, request.GET.get("path") or request.POST.get("path") or "/")
     except secrets.SecretsError as e:
         raise Http404(str(e)) from None
+
+
+def _environment_and_folder(request, env):
+    """The environment and the asked folder in one query; the two-step lookup only to say what is missing."""
+    try:
+        path = secrets.normalize_path(request.GET.get("path") or request.POST.get("path") or "/")
+    except secrets.SecretsError:
+        path = None
+    folder = path and (Folder.objects.select_related("environment")
+                       .filter(environment__workspace=request.workspace, environment__slug=env, path=path).first())
+    if folder:
+        return folder.environment, folder
+    environment = _environment(request, env)
+    return environment, _folder(request, environment)
 
 
 def _secret(request, secret_id):
@@ -53,12 +73,79 @@ def secrets_home(request):
     return redirect("secrets", ws=request.workspace.slug, env=first.slug)
 
 
-def _page_context(request, environment, folder, form=None):
+PAGE_SIZE = 50  # secrets per page: a page's size and time stay the same however big the folder is
+_NO_ID = uuid.UUID(int=0)
+
+
+def _with_row_urls(request, rows):
+    """Give each secret `row_url` ("/w/<ws>/secret/<id>/"; the row's links add "edit/", "reveal/"...), from
+    one reversed URL per response instead of four `{% url %}` per row."""
+    base = reverse("secret_row", kwargs={"ws": request.workspace.slug, "secret_id": _NO_ID}).removesuffix(f"{_NO_ID}/")
+    for secret in rows:
+        secret.row_url = f"{base}{secret.pk}/"
+    return rows
+
+
+def _row_context(request, secret, **extra):
+    return {"secret": _with_row_urls(request, [secret])[0], **extra}
+
+
+@dataclass
+class Window:
+    """One page of a folder's secrets in key order, found by keyset (`key > after` or `key < before`),
+    never by offset, so the last page costs what the first does."""
+
+    rows: list
+    query: str
+    previous_url: str | None
+    next_url: str | None
+
+
+def _window(request, folder, *, after="", before="", start="", query=""):
+    rows = folder.secrets.select_related("updated_by").order_by("key")
+    if query:
+        rows = rows.filter(key__icontains=query)  # the whole folder, not only this page
+    if before:
+        page = list(rows.filter(key__lt=before).order_by("-key")[: PAGE_SIZE + 1])[::-1]
+        more_before, page = len(page) > PAGE_SIZE, page[-PAGE_SIZE:]
+        more_after = True
+    else:
+        if after:
+            rows_here = rows.filter(key__gt=after)
+        elif start:
+            rows_here = rows.filter(key__gte=start)
+        else:
+            rows_here = rows
+        page = list(rows_here[: PAGE_SIZE + 1])
+        more_after, page = len(page) > PAGE_SIZE, page[:PAGE_SIZE]
+        first = after or start
+        more_before = bool(first) and rows.filter(key__lt=page[0].key if page else first).exists()
+
+    base = reverse("secrets", kwargs={"ws": request.workspace.slug, "env": folder.environment.slug})
+
+    def link(**keyset):
+        params = {"path": folder.path} if folder.path != "/" else {}
+        params.update({"q": query} if query else {})
+        params.update(keyset)
+        return f"{base}?{urlencode(params)}" if params else base
+
+    return Window(
+        rows=page, query=query,
+        previous_url=(link(before=page[0].key) if page else link()) if more_before else None,
+        next_url=link(after=page[-1].key) if more_after and page else None,
+    )
+
+
+def _page_context(request, environment, folder, form=None, window=None):
+    if window is None:
+        window = _window(request, folder, after=request.GET.get("after", ""), before=request.GET.get("before", ""),
+                         query=request.GET.get("q", "").strip())
     return {
         "environment": environment,
         "environments": request.workspace.environments.all(),
         "folder": folder,
-        "secrets": folder.secrets.select_related("updated_by"),
+        "secrets": _with_row_urls(request, window.rows),
+        "window": window,
         "subfolders": secrets.subfolders(environment, folder.path),
         "breadcrumbs": _breadcrumbs(folder.path),
         "form": form or SecretForm(),
@@ -68,11 +155,11 @@ def _page_context(request, environment, folder, form=None):
 
 @workspace_view()
 def secrets_page(request, env):
-    environment = _environment(request, env)
-    folder = _folder(request, environment)
+    environment, folder = _environment_and_folder(request, env)
     return render(request, "secrets/page.html", _page_context(request, environment, folder))
 
 
+@sensitive_post_parameters("value", "text")
 @require_POST
 @workspace_view("secrets.write")
 def secret_create(request, env):
@@ -92,6 +179,11 @@ def secret_create(request, env):
             if not request.htmx:
                 messages.success(request, f"{secret.key} added.")
                 return redirect(_folder_url(folder))
+            # Show the new secret: on the first page if it falls there, else on a page that begins with it.
+            window = _window(request, folder)
+            if secret.key not in {s.key for s in window.rows}:
+                window = _window(request, folder, start=secret.key)
+            return render(request, "secrets/page.html#section", _page_context(request, environment, folder, None, window))
     if request.htmx:
         return render(request, "secrets/page.html#section", _page_context(request, environment, folder, form))
     messages.error(request, "; ".join(e for errors in form.errors.values() for e in errors))
@@ -100,9 +192,10 @@ def secret_create(request, env):
 
 @workspace_view()
 def secret_row(request, secret_id):
-    return render(request, "secrets/page.html#row", {"secret": _secret(request, secret_id)})
+    return render(request, "secrets/page.html#row", _row_context(request, _secret(request, secret_id)))
 
 
+@sensitive_post_parameters("value", "text")
 @workspace_view("secrets.write")
 def secret_edit(request, secret_id):
     secret = _secret(request, secret_id)
@@ -111,28 +204,30 @@ def secret_edit(request, secret_id):
         if form.is_valid():
             try:
                 secret = secrets.update_secret(
-                    secret, key=form.cleaned_data["key"], value=form.cleaned_data["value"],
+                    secret, key=form.cleaned_data["key"],
+                    value=form.cleaned_data["value"] if form.cleaned_data["change_value"] else None,
                     comment=form.cleaned_data["comment"], expected_version=form.cleaned_data["version"],
                     user=request.user, request=request,
                 )
-                return render(request, "secrets/page.html#row", {"secret": secret})
+                return render(request, "secrets/page.html#row", _row_context(request, secret))
             except secrets.StaleVersion as e:
                 form.add_error(None, str(e))
             except secrets.SecretsError as e:
                 form.add_error("key", str(e))
     else:
-        form = SecretForm(initial={"key": secret.key, "value": secret.value, "comment": secret.comment,
-                                   "version": secret.version})
-    return render(request, "secrets/page.html#edit_row", {"secret": secret, "form": form})
+        # The current value is not sent to the browser: editing it is a choice, not a silent reveal.
+        form = SecretForm(initial={"key": secret.key, "comment": secret.comment, "version": secret.version})
+    return render(request, "secrets/page.html#edit_row", _row_context(request, secret, form=form))
 
 
+@never_cache  # a value is in the answer: no cache may keep it
 @require_POST
 @workspace_view("secrets.read_values")
 def secret_reveal(request, secret_id):
     secret = _secret(request, secret_id)
-    audit.record(request.workspace, "secret.revealed", request=request, target=secret,
-                 target_label=f"{secret.environment.slug}:{secret.folder.path}:{secret.key}")
-    return render(request, "secrets/page.html#row", {"secret": secret, "revealed": secret.value})
+    secrets.record_values_read(request.workspace, f"{secret.environment.slug}:{secret.folder.path}", [secret.key],
+                               "reveal", request=request, target=secret)
+    return render(request, "secrets/page.html#row", _row_context(request, secret, revealed=secret.value))
 
 
 @require_POST
@@ -153,12 +248,14 @@ def secret_history(request, secret_id):
     return render(request, "secrets/history.html", {"secret": secret, "versions": versions})
 
 
+@never_cache
 @require_POST
 @workspace_view("secrets.read_values")
 def version_reveal(request, secret_id, version_id):
     secret = _secret(request, secret_id)
     version = get_object_or_404(secret.versions.select_related("created_by"), pk=version_id)
-    audit.record(request.workspace, "secret.version_revealed", request=request, target=secret, version=version.version)
+    secrets.record_values_read(request.workspace, f"{secret.environment.slug}:{secret.folder.path}", [secret.key],
+                               f"history (version {version.version})", request=request, target=secret)
     return render(request, "secrets/history.html#version", {"secret": secret, "version": version, "revealed": version.value})
 
 
@@ -221,6 +318,7 @@ def folder_delete(request, folder_id):
     })
 
 
+@sensitive_post_parameters("value", "text")
 @workspace_view("secrets.write")
 def secrets_import(request, env):
     environment = _environment(request, env)
@@ -229,8 +327,10 @@ def secrets_import(request, env):
     preview = None
     if request.method == "POST" and form.is_valid():
         parsed = dotenv.parse(form.cleaned_data["text"])
-        existing = set(folder.secrets.filter(key__in=list(parsed.entries)).values_list("key", flat=True))
-        if parsed.ok and request.POST.get("confirm") == "yes":
+        mode = "overwrite" if form.cleaned_data["overwrite"] else "skip"
+        # Import writes what the preview said: a choice changed after Check shows the preview again.
+        checked_as = request.POST.get("checked_mode", mode)
+        if parsed.ok and request.POST.get("confirm") == "yes" and checked_as == mode:
             result = secrets.bulk_import(environment, folder.path, parsed.entries,
                                          overwrite=form.cleaned_data["overwrite"], user=request.user, request=request)
             messages.success(request, (
@@ -238,19 +338,27 @@ def secrets_import(request, env):
                 f"{len(result.skipped)} skipped, {len(result.unchanged)} unchanged."
             ))
             return redirect(_folder_url(folder))
-        preview = {"parsed": parsed, "existing": existing, "new": [k for k in parsed.entries if k not in existing]}
+        preview = {"parsed": parsed, "mode": mode}
+        if parsed.ok:  # what each choice would write, exactly as bulk_import decides it
+            current = {s.key: s.value for s in folder.secrets.filter(key__in=list(parsed.entries))}
+            new = [k for k in parsed.entries if k not in current]
+            changed = [k for k in parsed.entries if k in current and current[k] != parsed.entries[k]]
+            unchanged = [k for k in parsed.entries if k in current and current[k] == parsed.entries[k]]
+            preview.update(new=new, changed=changed, unchanged=unchanged, overwrite_writes=new + changed,
+                           writes=new + changed if mode == "overwrite" else new)
     return render(request, "secrets/import.html", {
         "environment": environment, "folder": folder, "form": form, "preview": preview,
     })
 
 
+@never_cache
 @workspace_view("secrets.read_values")
 def secrets_download(request, env):
     environment = _environment(request, env)
     folder = _folder(request, environment)
     values = secrets.read_folder(environment, folder.path)
-    audit.record(request.workspace, "secrets.downloaded", request=request,
-                 target_label=f"{environment.slug}:{folder.path}", count=len(values))
+    secrets.record_values_read(request.workspace, f"{environment.slug}:{folder.path}", values, "download",
+                               request=request)
     name = f"{environment.slug}{folder.path.replace('/', '-') if folder.path != '/' else ''}.env"
     response = HttpResponse(dotenv.render(values), content_type="text/plain; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{name}"'
@@ -285,7 +393,7 @@ def environments(request):
                 return redirect("environments", ws=request.workspace.slug)
             except secrets.SecretsError as e:
                 form.add_error(None, str(e))
-    envs = request.workspace.environments.annotate(secret_count=Count("secrets"))
+    envs = request.workspace.environments.annotate(secret_count=Count("secrets")).order_by("position", "created_at")
     return render(request, "secrets/environments.html", {"settings_tab": "environments", "form": form, "envs": envs})
 
 

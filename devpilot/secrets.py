@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from devpilot import audit
+from devpilot.errors import Invalid, NotFound
 from devpilot.models import Environment, Folder, Secret, SecretVersion
 from devpilot.signals import secrets_changed
 
@@ -23,12 +25,20 @@ MAX_VALUE_BYTES = 64 * 1024
 MAX_KEY_LENGTH = 255
 
 
-class SecretsError(Exception):
+class SecretsError(Invalid):
     """A write the rules refuse. The message is shown to the user as it is."""
+
+
+class FolderNotFound(SecretsError, NotFound):
+    status = 404
+    code = "not_found"
 
 
 class StaleVersion(SecretsError):
     """The secret changed since the user loaded it."""
+
+    status = 409
+    code = "stale_version"
 
     def __init__(self, secret):
         super().__init__(
@@ -56,6 +66,8 @@ def validate_key(key: str) -> str:
 
 def validate_value(value: str) -> str:
     value = value if value is not None else ""
+    if "\x00" in value:
+        raise SecretsError("Values may not contain NUL characters.")
     if len(value.encode()) > MAX_VALUE_BYTES:
         raise SecretsError("Values are at most 64 KiB.")
     return value
@@ -101,12 +113,22 @@ def _emit(workspace_id, environment_id, paths):
 
 # --- Reading ---------------------------------------------------------------------------------
 
+VALUES_READ = "secrets.values_read"
+
+
+def record_values_read(workspace, where: str, keys, how: str, *, request=None, target=None):
+    """Every read of secret values by a person or a client is one audit event: who (the request's user,
+    token or identity), which keys, and how ("reveal", "history", "download", "api")."""
+    keys = sorted(keys)
+    audit.record(workspace, VALUES_READ, request=request, target=target, target_label=where, how=how,
+                 count=len(keys), keys=keys[:500])
+
 
 def get_folder(environment, path) -> Folder:
     path = normalize_path(path)
     folder = environment.folders.filter(path=path).first()
     if folder is None:
-        raise SecretsError(f"There is no folder {path} in {environment.name}.")
+        raise FolderNotFound(f"There is no folder {path} in {environment.name}.")
     return folder
 
 
@@ -145,6 +167,8 @@ def _record_version(secret):
     return version
 
 
+# "args" and "kwds" are transaction.atomic's own frame (contextlib), which holds the same arguments.
+@sensitive_variables("value", "args", "kwds")
 @transaction.atomic
 def create_secret(environment, path, key, value, comment="", *, user=None, request=None) -> Secret:
     folder = get_folder(environment, path)
@@ -169,6 +193,7 @@ def create_secret(environment, path, key, value, comment="", *, user=None, reque
     return secret
 
 
+@sensitive_variables("value", "changes", "current", "args", "kwds")
 @transaction.atomic
 def update_secret(secret, *, value=None, comment=None, key=None, expected_version=None, user=None,
                   request=None) -> Secret:
@@ -249,10 +274,12 @@ class ImportResult:
     unchanged: list = field(default_factory=list)
 
 
+@sensitive_variables("entries", "value", "secret", "existing", "new_secrets", "updated", "args", "kwds")
 @transaction.atomic
-def bulk_import(environment, path, entries: dict[str, str], *, overwrite: bool, user=None,
-                request=None) -> ImportResult:
-    """Write many secrets at once: one transaction, one change event."""
+def bulk_import(environment, path, entries: dict[str, str], *, overwrite: bool, comments: dict[str, str] | None = None,
+                user=None, request=None) -> ImportResult:
+    """Write many secrets at once: one transaction, one change event. `comments` sets comments by key."""
+    comments = comments or {}
     folder = get_folder(environment, path)
     for key, value in entries.items():
         validate_key(key)
@@ -266,21 +293,23 @@ def bulk_import(environment, path, entries: dict[str, str], *, overwrite: bool, 
             secret = Secret(workspace=environment.workspace, environment=environment, folder=folder, key=key,
                             created_by=user, updated_by=user)
             secret.value = value
+            secret.comment = comments.get(key, "")
             new_secrets.append(secret)
             result.created.append(key)
-        elif secret.value == value:
+        elif secret.value == value and comments.get(key, secret.comment) == secret.comment:
             result.unchanged.append(key)
         elif not overwrite:
             result.skipped.append(key)
         else:
             secret.value = value
+            secret.comment = comments.get(key, secret.comment)
             secret.version += 1
             secret.updated_by = user
             secret.updated_at = timezone.now()
             result.updated.append(key)
     Secret.objects.bulk_create(new_secrets)
     updated = [existing[k] for k in result.updated]
-    Secret.objects.bulk_update(updated, ["value_ciphertext", "version", "updated_by", "updated_at"])
+    Secret.objects.bulk_update(updated, ["value_ciphertext", "comment", "version", "updated_by", "updated_at"])
     SecretVersion.objects.bulk_create([_version_of(secret) for secret in [*new_secrets, *updated]])
     if result.created or result.updated:
         audit.record(environment.workspace, "secrets.imported", request=request, actor=user,

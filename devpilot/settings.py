@@ -22,8 +22,13 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 # Newest first. Each key: 32 random bytes in URL-safe base64 (Fernet.generate_key()).
 DEVPILOT_ENCRYPTION_KEYS = env.list("DEVPILOT_ENCRYPTION_KEYS")
 DEVPILOT_PUBLIC_URL = env("DEVPILOT_PUBLIC_URL", default="http://127.0.0.1:8000").rstrip("/")
+# The agent refuses plain http:// unless this says the network between Droplets and Devpilot is private.
+DEVPILOT_AGENT_ALLOW_HTTP = env.bool("DEVPILOT_AGENT_ALLOW_HTTP", default=False)
+# Sensitive variables and POST fields stay hidden in error reports, DEBUG or not.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "devpilot.reporting.AlwaysSafeExceptionReporterFilter"
 DIGITALOCEAN_API_URL = env("DIGITALOCEAN_API_URL", default="https://api.digitalocean.com").rstrip("/")
 DEVPILOT_AUTOSYNC_DEBOUNCE = env.int("DEVPILOT_AUTOSYNC_DEBOUNCE", default=5)
+DEVPILOT_LEASE_SECONDS = env.int("DEVPILOT_LEASE_SECONDS", default=20)  # worker leases; the sweeper resumes work after one
 DEVPILOT_HTTPS = env.bool("DEVPILOT_HTTPS", default=not DEBUG)
 REDIS_URL = env("REDIS_URL", default="")
 
@@ -37,6 +42,10 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "django_q",
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
+    "ninja",  # the API reference page and its vendored Swagger UI files
     "devpilot",
     "connections",
     "syncs",
@@ -51,9 +60,12 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "devpilot.accounts.SensitiveAccountFormsMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "devpilot.middleware.DevpilotMiddleware",
 ]
 
 ROOT_URLCONF = "devpilot.urls"
@@ -71,22 +83,56 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "devpilot.context_processors.workspace",
+                "devpilot.accounts.account_pages",
             ],
         },
     },
 ]
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
+# Persistent connections: a request reuses its worker's connection instead of paying a new
+# connection (and PostgreSQL backend) each time; the health check drops one the server closed.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web server and worker write to one file: wait for the lock instead of failing.
     DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "devpilot.User"
-LOGIN_URL = "login"
+LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "home"
-LOGOUT_REDIRECT_URL = "login"
+LOGOUT_REDIRECT_URL = "account_login"
+
+# Accounts: django-allauth (devpilot/accounts.py). Only allauth's backend, so every
+# password check (the login page, the admin's, reauthentication) is rate limited.
+AUTHENTICATION_BACKENDS = ["allauth.account.auth_backends.AuthenticationBackend"]
+ACCOUNT_ADAPTER = "devpilot.accounts.AccountAdapter"
+ACCOUNT_FORMS = {"signup": "devpilot.forms.SignUpForm"}
+ACCOUNT_USER_MODEL_USERNAME_FIELD = None
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_UNIQUE_EMAIL = True
+# "optional": a verification link is sent on sign-up and unverified accounts can log in,
+# but an invitation is accepted only by a verified address (invitation sign-ups verify
+# before they join) and MFA needs a verified address. "mandatory" for installs whose
+# mail is known to work.
+ACCOUNT_EMAIL_VERIFICATION = env("DEVPILOT_EMAIL_VERIFICATION", default="optional")
+ACCOUNT_CONFIRM_EMAIL_ON_GET = False
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "Devpilot: "
+ACCOUNT_SESSION_REMEMBER = None
+ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
+ACCOUNT_PRESERVE_USERNAME_CASING = False
+# Failed logins: 5 per account per 15 minutes and 20 a minute per address. Older failures
+# age out (a sliding window), and a completed password reset clears the account's count,
+# so nobody can keep the real owner out.
+ACCOUNT_RATE_LIMITS = {"login_failed": "20/m/ip,5/15m/key"}
+MFA_ADAPTER = "devpilot.accounts.MFAAdapter"
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
+MFA_PASSKEY_LOGIN_ENABLED = True
+MFA_TOTP_ISSUER = "Devpilot"
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = not DEVPILOT_HTTPS
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -178,7 +224,7 @@ if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
-    Q_CLUSTER["poll"] = 1
+    Q_CLUSTER["poll"] = 0.2  # seconds between the ORM broker's queue polls (django-q2's default)
 
 LOGGING = {
     "version": 1,

@@ -1,18 +1,28 @@
 """Servers API, and the endpoints the Devpilot agent calls."""
 
-import json
+from __future__ import annotations
 
-from django.http import JsonResponse
+from typing import Any
+from uuid import UUID
+
+from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
-from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_variables
+from ninja import Query, Router, Status
+from ninja.security import HttpBearer
 
-from devpilot.api import ApiError, api_view, error_response, iso
-from devpilot.permissions import can
+from devpilot.api import answers, iso, token
+from devpilot.errors import Invalid, Unauthenticated
 from provisioning import agents, lifecycle, services
 from provisioning.models import Server
+from provisioning.schemas import (AgentHeartbeatOut, AgentRegistered, ServerAction, ServerCreate, ServerDeleteQuery,
+                                  ServerEnvelope, ServersEnvelope)
+
+router = Router(tags=["Servers"])
+ONE = "/v1/servers/{uuid:server_id}"
 
 
-def server_json(server):
+def server_json(server: Server) -> dict:
     return {
         "id": str(server.pk), "name": server.name, "status": server.status, "statusMessage": server.status_message or None,
         "connectionId": str(server.connection_id) if server.connection_id else None,
@@ -30,122 +40,92 @@ def server_json(server):
     }
 
 
-def _server(request, server_id):
+def _server(request: HttpRequest, server_id: UUID) -> Server:
     return get_object_or_404(Server.objects.select_related("workspace").prefetch_related("steps"),
-                             workspace=request.workspace, pk=server_id)
+                             workspace=request.workspace, pk=server_id)  # type: ignore[attr-defined]
 
 
-def _require(request, permission):
-    if not can(request.role, permission):
-        raise ApiError(403, f"This token's role ({request.role}) does not allow this.")
+@router.get("/v1/servers", auth=token(), response=answers(ServersEnvelope))
+def list_servers(request: HttpRequest) -> dict:
+    rows = request.workspace.servers.select_related("workspace").prefetch_related("steps")  # type: ignore[attr-defined]
+    return {"servers": [server_json(s) for s in rows]}
 
 
-def _rules(body):
-    rules = body.get("inboundRules")
-    if rules is None:
-        return None
-    if not isinstance(rules, list):
-        raise ApiError(400, "inboundRules must be a list.")
-    clean = []
-    for rule in rules:
-        try:
-            protocol = rule.get("protocol", "tcp")
-            if protocol not in ("tcp", "udp"):
-                raise services.ServerError(f"protocol must be tcp or udp, not {protocol!r}.")
-            clean.append({"protocol": protocol, "ports": services.validate_ports(str(rule["ports"])),
-                          "sources": list(rule.get("sources") or ["0.0.0.0/0", "::/0"])})
-        except (KeyError, AttributeError):
-            raise ApiError(400, "Each inbound rule needs ports.", {"inboundRules": ["Give {protocol, ports, sources}."]}) from None
-        except services.ServerError as e:
-            raise ApiError(400, str(e), {"inboundRules": [str(e)]}) from None
-    return clean
-
-
-@api_view("workspace.read", methods=["GET", "POST"])
-def servers(request):
-    if request.method == "GET":
-        rows = request.workspace.servers.select_related("workspace").prefetch_related("steps")
-        return JsonResponse({"servers": [server_json(s) for s in rows]})
-    _require(request, "servers.manage")
-    body = request.json
-    missing = [f for f in ("name", "connectionId", "region", "size", "image") if not body.get(f)]
-    if missing:
-        raise ApiError(400, "Missing fields.", {f: ["This field is required."] for f in missing})
-    connection = request.workspace.connections.filter(pk=body["connectionId"]).first()
+@router.post("/v1/servers", auth=token("servers.manage"), response=answers(ServerEnvelope, 201))
+def create_server(request: HttpRequest, payload: ServerCreate) -> Status:
+    connection = request.workspace.connections.filter(pk=payload.connectionId).first()  # type: ignore[attr-defined]
     if connection is None:
-        raise ApiError(400, "connectionId does not name a connection of this workspace.")
-    try:
-        server = services.create(
-            request.workspace, connection, name=body["name"], region=body["region"], size=body["size"],
-            image=body["image"], inbound_rules=_rules(body), extra_public_keys=body.get("sshPublicKeys") or [],
-            monitoring=bool(body.get("monitoring", True)), backups=bool(body.get("backups", False)),
-            ipv6=bool(body.get("ipv6", False)), request=request)
-    except services.ServerError as e:
-        raise ApiError(400, str(e)) from None
-    return JsonResponse({"server": server_json(server)}, status=201)
+        raise Invalid.for_field("connectionId", "connectionId does not name a connection of this workspace.")
+    server = services.create(request.workspace, connection, payload, region=payload.region,  # type: ignore[attr-defined]
+                             size=payload.size, image=payload.image, request=request)
+    return Status(201, {"server": server_json(server)})
 
 
-@api_view("workspace.read", methods=["GET", "DELETE"])
-def server(request, server_id):
+@router.get(ONE, auth=token(), response=answers(ServerEnvelope))
+def get_server(request: HttpRequest, server_id: UUID) -> dict:
+    return {"server": server_json(_server(request, server_id))}
+
+
+@router.delete(ONE, auth=token("servers.manage"), response={**answers(ServerEnvelope), 202: ServerEnvelope})
+def delete_server(request: HttpRequest, server_id: UUID, q: Query[ServerDeleteQuery]) -> Any:
+    """Destroy the Droplet and its firewall (202, in a worker), or with keepDroplet=true forget the server only."""
     server = _server(request, server_id)
-    if request.method == "GET":
-        return JsonResponse({"server": server_json(server)})
-    _require(request, "servers.manage")
-    if request.GET.get("keepDroplet", "false").lower() == "true":
+    if q.keepDroplet:
         body = server_json(server)
         services.remove_record(server, request=request)
-        return JsonResponse({"server": body})
-    try:
-        lifecycle.request(server, "destroy", request=request)
-    except lifecycle.ActionRefused as e:
-        raise ApiError(409, str(e)) from None
+        return {"server": body}
+    lifecycle.request(server, "destroy", request=request)
     server.refresh_from_db()
-    return JsonResponse({"server": server_json(server)}, status=202)
+    return Status(202, {"server": server_json(server)})
 
 
-@api_view("servers.manage", methods=["POST"])
-def server_actions(request, server_id):
+@router.post(ONE + "/actions", auth=token("servers.manage"), response=answers(ServerEnvelope, 202))
+def server_action(request: HttpRequest, server_id: UUID, payload: ServerAction) -> Status:
     server = _server(request, server_id)
-    kind = request.json.get("type")
-    try:
-        if kind == "retry":
-            services.retry(server, request=request)
-        elif kind in lifecycle.ACTIONS and kind != "destroy":
-            lifecycle.request(server, kind, size=request.json.get("size"), request=request)
-        else:
-            raise ApiError(400, "type must be power_on, power_off, reboot, resize, refresh or retry.")
-    except (lifecycle.ActionRefused, services.ServerError) as e:
-        raise ApiError(409, str(e)) from None
+    if payload.type == "retry":
+        services.retry(server, request=request)
+    else:
+        lifecycle.request(server, payload.type, size=payload.size, request=request)
     server.refresh_from_db()
-    return JsonResponse({"server": server_json(server)}, status=202)
+    return Status(202, {"server": server_json(server)})
 
 
 # --- The agent's endpoints: authenticated by the agent's own tokens, not workspace API tokens ---
 
 
-def _agent_call(request, handler):
-    if request.method != "POST":
-        return error_response(405, "Use POST.")
-    token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+class AgentToken(HttpBearer):
+    """The agent's bearer token, checked by the handler itself (registration and credential differ)."""
+
+    @sensitive_variables("token")
+    def authenticate(self, request: HttpRequest, token: str) -> str:
+        return token
+
+    def __call__(self, request: HttpRequest) -> str:
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if not token:
+            raise Unauthenticated("Send the agent's token as 'Authorization: Bearer <token>'.")
+        return token
+
+
+def _facts(request: HttpRequest) -> dict:
+    import json
+
     try:
         facts = json.loads(request.body or b"{}")
     except ValueError:
-        return error_response(400, "The body is not valid JSON.")
-    try:
-        return handler(token, facts if isinstance(facts, dict) else {})
-    except agents.AgentError as e:
-        return error_response(401, str(e))
+        raise Invalid("The body is not valid JSON.") from None
+    if not isinstance(facts, dict):
+        raise Invalid("The body must be a JSON object.")
+    return facts
 
 
-@csrf_exempt
-def agent_register(request):
-    def handle(token, facts):
-        server, credential = agents.register(token, facts)
-        return JsonResponse({"credential": credential, "serverId": str(server.pk), "interval": server.heartbeat_interval})
-
-    return _agent_call(request, handle)
+@router.post("/v1/agent/register", auth=AgentToken(), response=answers(AgentRegistered), tags=["Agent"])
+@sensitive_variables("credential")
+def agent_register(request: HttpRequest) -> dict:
+    server, credential = agents.register(request.auth, _facts(request))  # type: ignore[attr-defined]
+    return {"credential": credential, "serverId": str(server.pk), "interval": server.heartbeat_interval}
 
 
-@csrf_exempt
-def agent_heartbeat(request):
-    return _agent_call(request, lambda token, facts: JsonResponse({"interval": agents.heartbeat(token, facts)}))
+@router.post("/v1/agent/heartbeat", auth=AgentToken(), response=answers(AgentHeartbeatOut), tags=["Agent"])
+def agent_heartbeat(request: HttpRequest) -> dict:
+    return {"interval": agents.heartbeat(request.auth, _facts(request))}  # type: ignore[attr-defined]

@@ -3,6 +3,8 @@
 import base64
 from pathlib import Path
 
+from django.conf import settings
+
 AGENT_PATH = Path(__file__).with_name("agent") / "devpilot-agent.py"
 MARKER = "/var/lib/devpilot/.installed"
 
@@ -12,6 +14,8 @@ def agent_source() -> str:
 
 
 def user_data(server_url: str, registration_token: str) -> str:
+    """`--allow-http` only when the admin said plain HTTP is fine (DEVPILOT_AGENT_ALLOW_HTTP, a private network)."""
+    plain_http = " --allow-http" if settings.DEVPILOT_AGENT_ALLOW_HTTP else ""
     agent = base64.b64encode(agent_source().encode()).decode()
     token = base64.b64encode(registration_token.encode()).decode()
     return f"""#cloud-config
@@ -33,7 +37,7 @@ write_files:
       Wants=network-online.target
 
       [Service]
-      ExecStart=/usr/bin/python3 /opt/devpilot/devpilot-agent.py --server {server_url} --token-file /etc/devpilot/registration-token --state /var/lib/devpilot/agent.json --attempts 1000
+      ExecStart=/usr/bin/python3 /opt/devpilot/devpilot-agent.py --server {server_url} --token-file /etc/devpilot/registration-token --state /var/lib/devpilot/agent.json --attempts 1000{plain_http}
       Restart=always
       RestartSec=30
 

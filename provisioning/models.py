@@ -77,6 +77,13 @@ class Server(models.Model):
     agent_info = models.JSONField(default=dict, blank=True)
     heartbeat_interval = models.PositiveIntegerField(default=60)
     action_in_progress = models.CharField(max_length=32, blank=True)
+    # The outbox (devpilot/outbox.py): when a worker should next look at this server's provisioning or
+    # action. Written in the same transaction as the change that makes the work; a sweeper re-enqueues
+    # work that is due and has no live lease (`server:<id>`, `server-action:<id>`).
+    next_run_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    action_due_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    action_state = models.JSONField(default=dict, blank=True)  # the action's phase, DigitalOcean action id, tries
+    create_calls = models.PositiveSmallIntegerField(default=0)  # Droplet create calls sent (bounded)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.SET_NULL, null=True, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -3,6 +3,7 @@
 import base64
 import hashlib
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.db import IntegrityError, transaction
@@ -30,7 +31,7 @@ def valid_public_key(text: str) -> bool:
     try:
         serialization.load_ssh_public_key(text.strip().encode())
         return True
-    except (ValueError, IndexError, TypeError):
+    except (ValueError, IndexError, TypeError, UnsupportedAlgorithm):
         return False
 
 

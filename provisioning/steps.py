@@ -6,6 +6,7 @@ task: the Droplet is found by its devpilot:server:<id> tag before any create, th
 firewall by its name, the SSH key by its fingerprint.
 """
 
+import logging
 from datetime import timedelta
 
 from django.conf import settings
@@ -28,6 +29,9 @@ NOT_YET_VISIBLE = timedelta(minutes=2)  # 404s right after create mean "not visi
 CREATE_SETTLE = timedelta(seconds=60)  # after an unanswered create, look again before creating again
 AGENT_TIMEOUT = timedelta(minutes=15)
 MAX_TRANSIENT_ATTEMPTS = 8
+MAX_CREATE_CALLS = 4  # unconfirmed Droplet creates before the step fails (each one followed by a look-up by tag)
+
+logger = logging.getLogger("devpilot.provisioning")
 
 
 class Wait(Exception):
@@ -105,10 +109,15 @@ def ensure_droplet(server, client):
         return
     if server.create_attempted_at and timezone.now() - server.create_attempted_at < CREATE_SETTLE:
         raise Wait(10, "Checking whether the last create call took effect…")
+    if server.create_calls >= MAX_CREATE_CALLS:
+        raise StepFailed(f"DigitalOcean did not confirm {server.create_calls} create calls, and no Droplet tagged "
+                         f"{server.tag} exists. Check DigitalOcean's status page, then Retry.")
     token = server.registration_token or agents.new_registration_token(server)
+    server.create_calls += 1
     Server.objects.filter(pk=server.pk).update(
         registration_token_hash=server.registration_token_hash, registration_token_ciphertext=server.registration_token_ciphertext,
-        registration_expires_at=server.registration_expires_at, create_attempted_at=timezone.now())
+        registration_expires_at=server.registration_expires_at, create_attempted_at=timezone.now(),
+        create_calls=server.create_calls)
     body = {
         "name": server.name, "region": server.region, "size": server.size, "image": server.image,
         "ssh_keys": server.ssh_key_ids, "monitoring": server.monitoring, "backups": server.backups,
@@ -213,9 +222,30 @@ def advance(server_id):
     One runner per server at a time, even when a task is delivered twice."""
     try:
         with locks.held(f"server:{server_id}", wait=5):
-            return _advance(server_id)
+            return _advance_or_fail(server_id)
     except locks.LockBusy:
         return 15  # another runner is on it; look again later
+
+
+def _advance_or_fail(server_id) -> int | None:
+    """_advance, where an error nobody expected ends the step: raised into the worker, it would stay `running`."""
+    try:
+        return _advance(server_id)
+    except Exception as error:  # a bug or odd data (IndexError, KeyError, ValueError…), not a DigitalOcean error
+        _fail_unexpectedly(server_id, error)
+        return None
+
+
+def _fail_unexpectedly(server_id, error: Exception) -> None:
+    """Fail the step that was running (or due to run), so Retry resumes exactly there."""
+    server = Server.objects.select_related("workspace").filter(pk=server_id).first()
+    if server is None:
+        return  # removed from Devpilot while a run was scheduled: nothing left to drive
+    # Ids and the exception's type only in our words; the traceback is for the engineer reading the log.
+    logger.exception("Provisioning server %s failed unexpectedly: %s", server_id, type(error).__name__)
+    step = server.steps.exclude(status=StepStatus.SUCCEEDED).first()
+    if step is not None:
+        fail(server, step, f"{type(error).__name__}. The error was logged; Retry resumes here.", unexpected=True)
 
 
 def _advance(server_id):
@@ -242,7 +272,7 @@ def _advance(server_id):
             step.save()
             return wait.seconds
         except StepFailed as failure:
-            return _fail(server, step, str(failure))
+            return fail(server, step, str(failure))
         except digitalocean.RateLimited as e:
             step.message = e.message
             step.save()
@@ -252,33 +282,45 @@ def _advance(server_id):
                 step.message = e.message + " Retrying."
                 step.save()
                 return min(60, 5 * step.attempts)
-            return _fail(server, step, e.message)
+            return fail(server, step, e.message)
         except digitalocean.DigitalOceanError as e:
-            return _fail(server, step, e.message)
+            return fail(server, step, e.message)
         step.status, step.finished_at, step.message = StepStatus.SUCCEEDED, timezone.now(), ""
         step.save()
     set_status(server, ServerStatus.READY)
     return None
 
 
-def _fail(server, step, message):
-    step.status, step.finished_at, step.message = StepStatus.FAILED, timezone.now(), message
+def fail(server: Server, step: ServerStep, message: str, *, unexpected: bool = False) -> None:
+    verb = "failed unexpectedly" if unexpected else "failed"
+    step.status, step.finished_at = StepStatus.FAILED, timezone.now()
+    step.message = f"{verb.capitalize()}: {message}" if unexpected else message
     step.save()
-    if step.key == "agent":
+    # A late agent is "agent missing" (it may still call in); a crash while waiting for it is a plain failure.
+    if step.key == "agent" and not unexpected:
         set_status(server, ServerStatus.AGENT_MISSING, message)
     else:
-        set_status(server, ServerStatus.FAILED, f"Step {step.number} ({step.label}) failed: {message}")
+        set_status(server, ServerStatus.FAILED, f"Step {step.number} ({step.label}) {verb}: {message}")
     return None
 
 
+IN_PROGRESS = (ServerStatus.PENDING, ServerStatus.CREATING, ServerStatus.BOOTING, ServerStatus.CONFIGURING,
+               ServerStatus.INSTALLING_AGENT)
+
+
 def retry(server):
-    """Resume from the failed step."""
-    failed = server.steps.filter(status=StepStatus.FAILED).first()
-    if failed is None:
+    """Resume from the failed step, or from the step a provisioning that is not final stands at."""
+    step = server.steps.filter(status=StepStatus.FAILED).first()
+    if step is None and server.status in IN_PROGRESS:
+        step = server.steps.exclude(status=StepStatus.SUCCEEDED).first()
+    if step is None:
         return False
-    ServerStep.objects.filter(pk=failed.pk).update(status=StepStatus.PENDING, message="", started_at=None,
-                                                   finished_at=None, attempts=0)
-    set_status(server, dict((k, s) for k, _, s in STEPS)[failed.key], "Retrying…")
+    ServerStep.objects.filter(pk=step.pk).update(status=StepStatus.PENDING, message="", started_at=None,
+                                                 finished_at=None, attempts=0)
+    if step.key == "droplet":
+        Server.objects.filter(pk=server.pk).update(create_calls=0)
+        server.create_calls = 0
+    set_status(server, dict((k, s) for k, _, s in STEPS)[step.key], "Retrying…")
     return True
 
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from provisioning import api, views
+from provisioning import views
 
 base = "w/<slug:ws>/servers/"
 server = base + "<uuid:server_id>/"
@@ -16,9 +16,4 @@ urlpatterns = [
     path("w/<slug:ws>/settings/ssh-key/", views.ssh_key, name="ssh_key"),
     path("w/<slug:ws>/settings/ssh-key/private/", views.ssh_key_download, name="ssh_key_download"),
     path("agent/devpilot-agent.py", views.agent_script, name="agent_script"),
-    path("api/v1/servers", api.servers, name="api_servers"),
-    path("api/v1/servers/<uuid:server_id>", api.server, name="api_server"),
-    path("api/v1/servers/<uuid:server_id>/actions", api.server_actions, name="api_server_actions"),
-    path("api/v1/agent/register", api.agent_register, name="agent_register"),
-    path("api/v1/agent/heartbeat", api.agent_heartbeat, name="agent_heartbeat"),
 ]

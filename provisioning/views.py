@@ -3,6 +3,7 @@
 from decimal import Decimal
 
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
@@ -11,12 +12,16 @@ from connections import digitalocean
 from devpilot import audit
 from devpilot.access import workspace_view
 from devpilot.drafts import Draft
+from devpilot.errors import DevpilotError, Invalid
+from devpilot.schemas import parse
 from provisioning import lifecycle, services, sshkeys
 from provisioning.models import Server
+from provisioning.schemas import ANYWHERE, ServerAction, ServerDetails
 
 STEPS = [("connection", "Connection"), ("location", "Location"), ("size", "Size"), ("image", "Image"),
          ("details", "Details"), ("review", "Review")]
 REQUIRED = {"connection": "connection", "location": "region", "size": "size", "image": "image", "details": "name"}
+LIST_PAGE_SIZE = 50
 BACKUPS_SHARE = Decimal("0.20")  # weekly backups cost 20% of the Droplet's price
 
 
@@ -26,8 +31,9 @@ def _server(request, server_id):
 
 @workspace_view()
 def server_list(request):
-    servers = request.workspace.servers.select_related("connection")
-    return render(request, "provisioning/list.html", {"servers": servers})
+    servers = request.workspace.servers.select_related("connection").order_by("name", "pk")
+    page = Paginator(servers, LIST_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "provisioning/list.html", {"servers": page})
 
 
 # --- Wizard --------------------------------------------------------------------------------------
@@ -141,40 +147,48 @@ def _details(request, draft, context, post):
         "public_keys": post.get("public_keys", ""), "monitoring": post.get("monitoring") == "on",
         "backups": post.get("backups") == "on", "ipv6": post.get("ipv6") == "on",
     }
-    errors = context["errors"]
-    try:
-        services.validate_name(data["name"])
-        if request.workspace.servers.filter(name=data["name"]).exists():
-            errors["name"] = f"A server named {data['name']} already exists in this workspace."
-    except services.ServerError as e:
-        errors["name"] = str(e)
-    try:
-        data["inbound_rules"] = inbound_rules(data["ports"], data["sources"])
-    except services.ServerError as e:
-        errors["ports"] = str(e)
-    bad_keys = [k for k in public_keys(data["public_keys"]) if not sshkeys.valid_public_key(k)]
-    if bad_keys:
-        errors["public_keys"] = f"Not an SSH public key: {bad_keys[0][:40]}…"
-    _draft(request).update(**{k: v for k, v in data.items() if k != "inbound_rules"})
+    _draft(request).update(**data)
     context["draft"] = _draft(request).data
-    if errors:
+    try:
+        details = server_details(data)
+    except Invalid as e:
+        context["errors"].update(_form_errors(e))
+        return None
+    if request.workspace.servers.filter(name=details.name).exists():
+        context["errors"]["name"] = f"A server named {details.name} already exists in this workspace."
         return None
     return _next(request, "details")
 
 
-def inbound_rules(ports, sources):
-    addresses = [a.strip() for a in sources.split(",") if a.strip()] or ["0.0.0.0/0", "::/0"]
-    items = [p.strip() for p in ports.split(",") if p.strip()]
-    if not items:
-        raise services.ServerError("Give at least one inbound port (22 keeps SSH reachable).")
-    return [{"protocol": "tcp", "ports": services.validate_ports(p), "sources": addresses} for p in items]
+# Where the schema's fields are typed on the Details page.
+FORM_FIELDS = {"name": "name", "inboundRules": "ports", "sshPublicKeys": "public_keys"}
 
 
-def public_keys(text):
-    return [line.strip() for line in text.splitlines() if line.strip()]
+def _form_errors(error: Invalid) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    for detail in error.details:
+        field = detail["field"]
+        target = "sources" if ".sources" in field else FORM_FIELDS.get(field.split("[")[0].split(".")[0], "name")
+        errors.setdefault(target, detail["message"])
+    return errors
+
+
+def server_details(draft) -> ServerDetails:
+    """The Details step's text fields as the one server schema the API uses too."""
+    sources = [a.strip() for a in draft.get("sources", "").split(",") if a.strip()] or list(ANYWHERE)
+    ports = [p.strip() for p in draft.get("ports", "").split(",") if p.strip()]
+    if not ports:
+        raise Invalid.for_field("inboundRules", "Give at least one inbound port (22 keeps SSH reachable).")
+    return parse(ServerDetails, {
+        "name": draft.get("name", ""), "monitoring": draft.get("monitoring", True),
+        "backups": draft.get("backups", False), "ipv6": draft.get("ipv6", False),
+        "inboundRules": [{"protocol": "tcp", "ports": p, "sources": sources} for p in ports],
+        "sshPublicKeys": [line.strip() for line in draft.get("public_keys", "").splitlines() if line.strip()],
+    })
 
 
 def _review(request, draft, connection, client, context, post):
+    details = server_details(draft)
     price = Decimal(draft.get("price_monthly") or "0")
     context["monthly_cost"] = (price * (1 + BACKUPS_SHARE) if draft.get("backups") else price).quantize(Decimal("0.01"))
     account = client.get_account()
@@ -182,17 +196,15 @@ def _review(request, draft, connection, client, context, post):
     limit = account.get("droplet_limit")
     context.update(droplet_count=droplet_count, droplet_limit=limit,
                    at_limit=limit is not None and droplet_count >= limit,
-                   rules=inbound_rules(draft.get("ports", "22"), draft.get("sources", "")))
+                   rules=[rule.model_dump() for rule in details.inboundRules])
     if not post or context["at_limit"]:
         return None
     try:
         server = services.create(
-            request.workspace, connection, name=draft["name"], region=draft["region"], size=draft["size"],
-            image=draft["image"], price_monthly=context["monthly_cost"], inbound_rules=context["rules"],
-            extra_public_keys=public_keys(draft.get("public_keys", "")), monitoring=draft.get("monitoring", True),
-            backups=draft.get("backups", False), ipv6=draft.get("ipv6", False), user=request.user, request=request)
-    except services.ServerError as e:
-        context["error"] = str(e)
+            request.workspace, connection, details, region=draft["region"], size=draft["size"],
+            image=draft["image"], price_monthly=context["monthly_cost"], user=request.user, request=request)
+    except Invalid as e:
+        context["error"] = e.message
         return None
     _draft(request).clear()
     messages.success(request, f"Provisioning {server.name}.")
@@ -218,16 +230,15 @@ def server_progress(request, server_id):
 @workspace_view("servers.manage")
 def server_action(request, server_id):
     server = _server(request, server_id)
-    action = request.POST.get("action")
     try:
-        if action == "retry":
+        action = parse(ServerAction, {"type": request.POST.get("action", ""),
+                                      **({"size": request.POST["size"]} if request.POST.get("size") else {})})
+        if action.type == "retry":
             services.retry(server, user=request.user, request=request)
-        elif action in lifecycle.ACTIONS and action != "destroy":
-            lifecycle.request(server, action, size=request.POST.get("size"), user=request.user, request=request)
         else:
-            raise lifecycle.ActionRefused("Unknown action.")
-    except (lifecycle.ActionRefused, services.ServerError) as e:
-        messages.error(request, str(e))
+            lifecycle.request(server, action.type, size=action.size, user=request.user, request=request)
+    except DevpilotError as e:
+        messages.error(request, e.message)
     return redirect("server_detail", ws=request.workspace.slug, server_id=server.pk)
 
 

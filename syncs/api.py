@@ -1,19 +1,30 @@
 """Infisical-compatible Secret Syncs API for DigitalOcean App Platform."""
 
-from django.http import JsonResponse
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
+from ninja import Query, Router
 
+from connections.models import Connection
 from devpilot import secrets
-from devpilot.api import ApiError, api_view, iso, require_workspace_id
-from devpilot.permissions import can
-from syncs import keyschema, services
-from syncs.forms import DetailsForm
-from syncs.models import EnvScope, EnvType, Sync, Trigger
+from devpilot.api import answers, iso, require_workspace, token
+from devpilot.errors import Invalid
+from devpilot.schemas import Id, Strict
+from devpilot.models import Environment, Folder
+from syncs import services
+from syncs.models import Sync, Trigger
+from syncs.schemas import SyncCreate, SyncDeleteQuery, SyncEnvelope, SyncsEnvelope, SyncUpdate, auto_sync
 
-DESTINATION = "digital-ocean-app-platform"
+router = Router(tags=["Secret syncs"])
+BASE = "/v1/secret-syncs/digital-ocean-app-platform"
+ONE = BASE + "/{uuid:sync_id}"
 
 
-def sync_json(sync):
+def sync_json(sync: Sync) -> dict:
     return {
         "id": str(sync.pk),
         "name": sync.name,
@@ -33,6 +44,7 @@ def sync_json(sync):
         "lastRemoveJobId": str(sync.last_remove_job_id) if sync.last_remove_job_id else None,
         "lastRemoveMessage": sync.last_remove_message or None,
         "lastRemovedAt": iso(sync.last_removed_at),
+        "deleteAfterRemoval": sync.delete_after_removal,
         "syncOptions": {
             "initialSyncBehavior": sync.initial_sync_behavior,
             "keySchema": sync.key_schema or None,
@@ -53,149 +65,118 @@ def sync_json(sync):
     }
 
 
-def _sync(request, sync_id):
-    return get_object_or_404(
-        Sync.objects.select_related("connection", "environment", "folder"), workspace=request.workspace, pk=sync_id)
+def _sync(request: HttpRequest, sync_id: UUID) -> Sync:
+    return get_object_or_404(Sync.objects.select_related("connection", "environment", "folder"),
+                             workspace=request.workspace, pk=sync_id)  # type: ignore[attr-defined]
 
 
-def _require(request, permission):
-    if not can(request.role, permission):
-        raise ApiError(403, f"This token's role ({request.role}) does not allow this.")
-
-
-def _auto_sync(body, default):
-    options = body.get("syncOptions") or {}
-    for value in (body.get("isAutoSyncEnabled"), options.get("autoSyncEnabled"), body.get("isEnabled")):
-        if value is not None:
-            return bool(value)
-    return default
-
-
-def _options(body, sync):
-    """Apply syncOptions and destinationConfig from a request body onto `sync` (unsaved)."""
-    errors = {}
-    options = body.get("syncOptions") or {}
-    if not isinstance(options, dict):
-        raise ApiError(400, "syncOptions must be an object.")
-    behavior = options.get("initialSyncBehavior", sync.initial_sync_behavior or "overwrite-destination")
-    if behavior != "overwrite-destination":
-        errors["syncOptions.initialSyncBehavior"] = [
-            "App Platform cannot import secrets: only overwrite-destination is supported."]
-    try:
-        sync.key_schema = keyschema.validate(options.get("keySchema", sync.key_schema) or "")
-    except keyschema.KeySchemaError as e:
-        errors["syncOptions.keySchema"] = [str(e)]
-    sync.disable_secret_deletion = bool(options.get("disableSecretDeletion", sync.disable_secret_deletion))
-    sync.auto_sync_enabled = _auto_sync(body, sync.auto_sync_enabled)
-    config = body.get("destinationConfig")
-    if config is not None:
-        if not isinstance(config, dict) or not config.get("appId"):
-            errors["destinationConfig.appId"] = ["This field is required."]
-        else:
-            sync.app_id = str(config["appId"])
-            sync.app_name = str(config.get("appName") or sync.app_name or "")
-            sync.component = str(config.get("component") or "")
-            sync.env_type = config.get("variableType") or sync.env_type or EnvType.SECRET
-            sync.env_scope = config.get("scope") or sync.env_scope or EnvScope.RUN_AND_BUILD_TIME
-            if sync.env_type not in EnvType.values:
-                errors["destinationConfig.variableType"] = [f"Use one of {', '.join(EnvType.values)}."]
-            if sync.env_scope not in EnvScope.values:
-                errors["destinationConfig.scope"] = [f"Use one of {', '.join(EnvScope.values)}."]
-    if errors:
-        raise ApiError(400, "The request is invalid.", errors)
-
-
-def _source(request, body, sync):
-    environment = request.workspace.environments.filter(slug=body.get("environment")).first()
-    if environment is None:
-        raise ApiError(400, f"Environment {body.get('environment')!r} not found.", {"environment": ["Unknown environment."]})
-    try:
-        folder = secrets.get_folder(environment, body.get("secretPath") or "/")
-    except secrets.SecretsError as e:
-        raise ApiError(400, str(e), {"secretPath": [str(e)]}) from None
-    sync.environment, sync.folder = environment, folder
-
-
-def _connection(request, connection_id):
-    connection = request.workspace.connections.filter(pk=connection_id).first() if connection_id else None
+def _connection(request: HttpRequest, connection_id: UUID) -> Connection:
+    connection = request.workspace.connections.filter(pk=connection_id).first()  # type: ignore[attr-defined]
     if connection is None:
-        raise ApiError(400, "connectionId does not name a connection of this workspace.",
-                       {"connectionId": ["Unknown connection."]})
+        raise Invalid.for_field("connectionId", "connectionId does not name a connection of this workspace.")
     return connection
 
 
-def _service(fn):
+def _source(request: HttpRequest, slug: str, path: str) -> tuple[Environment, Folder]:
+    environment = request.workspace.environments.filter(slug=slug).first()  # type: ignore[attr-defined]
+    if environment is None:
+        raise Invalid.for_field("environment", f"Environment {slug!r} not found.")
     try:
-        return fn()
-    except services.SyncError as e:
-        raise ApiError(400, str(e)) from None
+        return environment, secrets.get_folder(environment, path)
+    except secrets.SecretsError as e:
+        raise Invalid.for_field("secretPath", e.message) from None
 
 
-@api_view("workspace.read", methods=["GET", "POST"])
-def syncs(request):
-    if request.method == "GET":
-        rows = request.workspace.syncs.select_related("connection", "environment", "folder")
-        return JsonResponse({"secretSyncs": [sync_json(s) for s in rows]})
-    _require(request, "syncs.manage")
-    body = request.json
-    require_workspace_id(request, body.get("projectId"))
-    details = DetailsForm({"name": body.get("name", ""), "description": body.get("description") or ""},
-                          workspace=request.workspace)
-    if not details.is_valid():
-        raise ApiError(400, "The request is invalid.", {k: [str(e) for e in v] for k, v in details.errors.items()})
-    if body.get("destinationConfig") is None:
-        raise ApiError(400, "destinationConfig is required.", {"destinationConfig.appId": ["This field is required."]})
-    sync = Sync(workspace=request.workspace, name=details.cleaned_data["name"],
-                description=details.cleaned_data["description"], connection=_connection(request, body.get("connectionId")))
-    _source(request, body, sync)
-    _options(body, sync)
-    _service(lambda: services.create(sync, trigger=Trigger.API, request=request))
-    return JsonResponse({"secretSync": sync_json(sync)})
+def _changes(request: HttpRequest, body: SyncCreate | SyncUpdate, sync: Sync) -> dict[str, Any]:
+    """The model fields the body sets, already checked against this workspace."""
+    changes: dict[str, Any] = {}
+    if body.name is not None:
+        changes["name"] = body.name
+    if body.description is not None:
+        changes["description"] = body.description
+    if body.connectionId is not None:
+        changes["connection"] = _connection(request, body.connectionId)
+    if body.environment is not None or body.secretPath is not None:
+        changes["environment"], changes["folder"] = _source(
+            request, body.environment or sync.environment.slug, body.secretPath or sync.folder.path)
+    if body.syncOptions is not None:
+        if body.syncOptions.keySchema is not None:
+            changes["key_schema"] = body.syncOptions.keySchema
+        if body.syncOptions.disableSecretDeletion is not None:
+            changes["disable_secret_deletion"] = body.syncOptions.disableSecretDeletion
+    if auto_sync(body) is not None:
+        changes["auto_sync_enabled"] = auto_sync(body)
+    config = body.destinationConfig
+    if config is not None:
+        changes.update(app_id=config.appId, app_name=config.appName or sync.app_name, component=config.component or "",
+                       env_type=config.variableType, env_scope=config.scope)
+    return changes
 
 
-@api_view("workspace.read", methods=["GET", "PATCH", "DELETE"])
-def sync(request, sync_id):
+@router.get(BASE, auth=token(), response=answers(SyncsEnvelope))
+def list_syncs(request: HttpRequest) -> dict:
+    rows = request.workspace.syncs.select_related("connection", "environment", "folder")  # type: ignore[attr-defined]
+    return {"secretSyncs": [sync_json(s) for s in rows]}
+
+
+@router.post(BASE, auth=token("syncs.manage"), response=answers(SyncEnvelope))
+def create_sync(request: HttpRequest, payload: SyncCreate) -> dict:
+    if payload.projectId is not None:
+        require_workspace(request, payload.projectId)
+    sync = Sync(workspace=request.workspace, description="")  # type: ignore[attr-defined]
+    for field, value in _changes(request, payload, sync).items():
+        setattr(sync, field, value)
+    services.create(sync, trigger=Trigger.API, request=request)
+    return {"secretSync": sync_json(sync)}
+
+
+class SyncByNameQuery(Strict):
+    projectId: Id = None  # type: ignore[assignment]
+
+
+@router.get(BASE + "/sync-name/{sync_name}", auth=token(), response=answers(SyncEnvelope))
+def get_sync_by_name(request: HttpRequest, sync_name: str, q: Query[SyncByNameQuery]) -> dict:
+    """Infisical's lookup by name; projectId, when sent, must be the token's workspace."""
+    if q.projectId is not None:
+        require_workspace(request, q.projectId)
+    sync = get_object_or_404(Sync.objects.select_related("connection", "environment", "folder"),
+                             workspace=request.workspace, name=sync_name)  # type: ignore[attr-defined]
+    return {"secretSync": sync_json(sync)}
+
+
+@router.get(ONE, auth=token(), response=answers(SyncEnvelope))
+def get_sync(request: HttpRequest, sync_id: UUID) -> dict:
+    return {"secretSync": sync_json(_sync(request, sync_id))}
+
+
+@router.patch(ONE, auth=token("syncs.manage"), response=answers(SyncEnvelope))
+def update_sync(request: HttpRequest, sync_id: UUID, payload: SyncUpdate) -> dict:
     sync = _sync(request, sync_id)
-    if request.method == "GET":
-        return JsonResponse({"secretSync": sync_json(sync)})
-    _require(request, "syncs.manage")
-    if request.method == "DELETE":
+    services.update(sync, _changes(request, payload, sync), request=request)
+    return {"secretSync": sync_json(sync)}
+
+
+@router.delete(ONE, auth=token("syncs.manage"), response=answers(SyncEnvelope))
+def delete_sync(request: HttpRequest, sync_id: UUID, q: Query[SyncDeleteQuery]) -> dict:
+    """Deletes at once; with removeSecrets=true a worker removes the variables first, then deletes the sync."""
+    sync = _sync(request, sync_id)
+    body = sync_json(sync)
+    services.delete(sync, remove_secrets_first=q.removeSecrets, request=request)
+    if q.removeSecrets:
+        sync.refresh_from_db()
         body = sync_json(sync)
-        remove = request.GET.get("removeSecrets", "false").lower() == "true"
-        _service(lambda: services.delete(sync, remove_secrets_first=remove, request=request))
-        return JsonResponse({"secretSync": body})
-    body = request.json
-    changes = {}
-    if "name" in body or "description" in body:
-        details = DetailsForm({"name": body.get("name", sync.name), "description": body.get("description", sync.description) or ""},
-                              workspace=request.workspace, exclude=sync)
-        if not details.is_valid():
-            raise ApiError(400, "The request is invalid.", {k: [str(e) for e in v] for k, v in details.errors.items()})
-        changes.update(details.cleaned_data)
-    if "connectionId" in body:
-        changes["connection"] = _connection(request, body["connectionId"])
-    if "environment" in body or "secretPath" in body:
-        probe = Sync()
-        _source(request, {"environment": body.get("environment", sync.environment.slug),
-                          "secretPath": body.get("secretPath", sync.folder.path)}, probe)
-        changes.update(environment=probe.environment, folder=probe.folder)
-    before = {f: getattr(sync, f) for f in ("key_schema", "disable_secret_deletion", "auto_sync_enabled", "app_id",
-                                             "app_name", "component", "env_type", "env_scope")}
-    _options(body, sync)
-    changes.update({f: getattr(sync, f) for f, old in before.items() if getattr(sync, f) != old})
-    _service(lambda: services.update(sync, changes, request=request))
-    return JsonResponse({"secretSync": sync_json(sync)})
+    return {"secretSync": body}
 
 
-@api_view("syncs.manage", methods=["POST"])
-def sync_secrets(request, sync_id):
+@router.post(ONE + "/sync-secrets", auth=token("syncs.manage"), response=answers(SyncEnvelope))
+def sync_secrets(request: HttpRequest, sync_id: UUID) -> dict:
     sync = _sync(request, sync_id)
-    _service(lambda: services.sync_now(sync, trigger=Trigger.API, request=request))
-    return JsonResponse({"secretSync": sync_json(sync)})
+    services.sync_now(sync, trigger=Trigger.API, request=request)
+    return {"secretSync": sync_json(sync)}
 
 
-@api_view("syncs.manage", methods=["POST"])
-def remove_secrets(request, sync_id):
+@router.post(ONE + "/remove-secrets", auth=token("syncs.manage"), response=answers(SyncEnvelope))
+def remove_secrets(request: HttpRequest, sync_id: UUID) -> dict:
     sync = _sync(request, sync_id)
-    _service(lambda: services.remove_secrets(sync, trigger=Trigger.API, request=request))
-    return JsonResponse({"secretSync": sync_json(sync)})
+    services.remove_secrets(sync, trigger=Trigger.API, request=request)
+    return {"secretSync": sync_json(sync)}

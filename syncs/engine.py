@@ -18,6 +18,7 @@ from syncs.destinations import CREATE, DELETE, UNCHANGED, UPDATE, DestinationErr
 from syncs.models import RunKind, SyncedKey, SyncRun, SyncStatus
 
 TRANSIENT_WINDOW = timedelta(minutes=30)
+APP_LOCK_WAIT = 20  # seconds a run waits for another sync of the same app before it is retried later
 
 
 class SyncFailed(Exception):
@@ -85,7 +86,7 @@ def _explain(sync, error, *, failing_since=None):
 
 def app_lock(app_id):
     """One writer per app: held for the whole GET-modify-PUT, by whichever sync, worker or machine."""
-    return locks.held(f"digitalocean-app:{app_id}")
+    return locks.held(f"digitalocean-app:{app_id}", wait=APP_LOCK_WAIT)
 
 
 def _start(sync, kind, trigger):

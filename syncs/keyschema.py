@@ -7,12 +7,14 @@ before `{{secretKey}}` and ends with what it renders after (Infisical's rule).
 
 import re
 
+from devpilot.errors import Invalid
+
 SECRET_KEY = "{{secretKey}}"
 ENVIRONMENT = "{{environment}}"
 ALLOWED = re.compile(r"^[A-Za-z0-9_\-/]*$")
 
 
-class KeySchemaError(ValueError):
+class KeySchemaError(Invalid):
     pass
 
 

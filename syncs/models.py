@@ -62,6 +62,17 @@ class Sync(models.Model):
     # Auto-sync: edits push this forward; a dispatcher runs the sync once it has passed.
     pending_run_at = models.DateTimeField(null=True, blank=True)
     dispatch_queued = models.BooleanField(default=False)
+    # The outbox (devpilot/outbox.py): a run or removal owed, written in the same transaction as the request.
+    # The id travels with the task, so a task delivered twice (or superseded) runs once; a sweeper re-enqueues
+    # what is due with no live lease (`sync:<id>`).
+    queued_run = models.UUIDField(null=True, blank=True)
+    queued_run_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    queued_run_trigger = models.CharField(max_length=10, blank=True)
+    queued_remove = models.UUIDField(null=True, blank=True)
+    queued_remove_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    queued_remove_trigger = models.CharField(max_length=10, blank=True)
+    # Deleting with "remove secrets first": a worker removes the variables, then deletes the sync.
+    delete_after_removal = models.BooleanField(default=False)
     # Transient failures: when the current streak began (retries stop after 30 minutes).
     failing_since = models.DateTimeField(null=True, blank=True)
     version = models.PositiveIntegerField(default=1)
@@ -83,8 +94,8 @@ class Sync(models.Model):
 
     @property
     def is_busy(self):
-        return self.sync_status in (SyncStatus.PENDING, SyncStatus.RUNNING) or self.remove_status in (
-            SyncStatus.PENDING, SyncStatus.RUNNING)
+        return self.delete_after_removal or self.sync_status in (SyncStatus.PENDING, SyncStatus.RUNNING) or \
+            self.remove_status in (SyncStatus.PENDING, SyncStatus.RUNNING)
 
 
 class SyncedKey(models.Model):

@@ -3,23 +3,37 @@
 from django.db import IntegrityError, transaction
 
 from devpilot import audit
-from syncs import engine, tasks
+from devpilot.errors import Invalid
+from syncs import tasks
 from syncs.models import Sync, Trigger
 
 
-class SyncError(Exception):
+class SyncError(Invalid):
     """A change the rules refuse; the message is for the user."""
+
+
+def validate(sync) -> None:
+    """The destination and options as the API's schema defines them, whichever edge filled them in."""
+    from devpilot.schemas import parse
+    from syncs.schemas import DestinationConfig, SyncOptions
+
+    parse(DestinationConfig, {"appId": sync.app_id, "appName": sync.app_name, "component": sync.component or None,
+                              "variableType": sync.env_type, "scope": sync.env_scope})
+    parse(SyncOptions, {"initialSyncBehavior": sync.initial_sync_behavior, "keySchema": sync.key_schema,
+                        "autoSyncEnabled": sync.auto_sync_enabled,
+                        "disableSecretDeletion": sync.disable_secret_deletion})
 
 
 @transaction.atomic
 def create(sync, *, trigger=Trigger.CREATED, user=None, request=None):
     """Save a new sync; run it at once when auto-sync is on."""
+    validate(sync)
     sync.created_by = user
     try:
         with transaction.atomic():
             sync.save()
     except IntegrityError:
-        raise SyncError(f"A sync named {sync.name} already exists in this workspace.") from None
+        raise SyncError.for_field("name", f"A sync named {sync.name} already exists in this workspace.") from None
     audit.record(sync.workspace, "sync.created", request=request, actor=user, target=sync,
                  app=sync.app_name, source=f"{sync.environment.slug}:{sync.folder.path}")
     if sync.auto_sync_enabled:
@@ -46,12 +60,13 @@ def update(sync, changes, *, user=None, request=None):
     """Change options or destination; the next run applies them (at once if auto-sync is on)."""
     for field, value in changes.items():
         setattr(sync, field, value)
+    validate(sync)
     sync.version += 1
     try:
         with transaction.atomic():
             sync.save()
     except IntegrityError:
-        raise SyncError(f"A sync named {sync.name} already exists in this workspace.") from None
+        raise SyncError.for_field("name", f"A sync named {sync.name} already exists in this workspace.") from None
     audit.record(sync.workspace, "sync.updated", request=request, actor=user, target=sync, fields=sorted(changes))
     if sync.auto_sync_enabled and sync.connection_id and set(changes) - {"name", "description"}:
         tasks.enqueue_run(sync, Trigger.MANUAL)
@@ -59,11 +74,30 @@ def update(sync, changes, *, user=None, request=None):
 
 
 def delete(sync, *, remove_secrets_first=False, user=None, request=None):
-    """Delete a sync, optionally removing the variables it manages first (synchronously, so errors show)."""
-    if remove_secrets_first:
-        run = engine.remove_secrets(sync, Trigger.MANUAL)
-        if run.status != "succeeded":
-            raise SyncError(f"The sync was not deleted: removing its secrets failed. {run.message}")
-    audit.record(sync.workspace, "sync.deleted", request=request, actor=user, target=sync,
-                 removed_secrets=remove_secrets_first)
-    sync.delete()
+    """Delete a sync now, or queue the removal of its variables and delete it once that succeeded.
+
+    Removal talks to DigitalOcean and may wait for the app's lease, so it never runs in a web request.
+    """
+    if not remove_secrets_first:
+        audit.record(sync.workspace, "sync.deleted", request=request, actor=user, target=sync, removed_secrets=False)
+        sync.delete()
+        return
+    if sync.connection_id is None:
+        raise SyncError("This sync has no connection any more, so its secrets cannot be removed. "
+                        "Delete it without removing secrets.")
+    with transaction.atomic():
+        Sync.objects.filter(pk=sync.pk).update(delete_after_removal=True, auto_sync_enabled=False)
+        sync.delete_after_removal, sync.auto_sync_enabled = True, False
+        audit.record(sync.workspace, "sync.delete_requested", request=request, actor=user, target=sync)
+        tasks.enqueue_remove(sync, Trigger.MANUAL)
+
+
+def finish_delete(sync, run):
+    """After a queued removal: delete the sync if its secrets are gone, otherwise keep it and say why."""
+    if run.status == "succeeded":
+        audit.record(sync.workspace, "sync.deleted", target=sync, removed_secrets=True)
+        sync.delete()
+        return
+    Sync.objects.filter(pk=sync.pk).update(
+        delete_after_removal=False,
+        last_remove_message=f"The sync was not deleted: removing its secrets failed. {run.message}")

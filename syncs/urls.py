@@ -1,10 +1,9 @@
 from django.urls import path
 
-from syncs import api, views
+from syncs import views
 
 base = "w/<slug:ws>/syncs/"
 sync = base + "<uuid:sync_id>/"
-api_base = "api/v1/secret-syncs/digital-ocean-app-platform"
 
 urlpatterns = [
     path(base, views.sync_list, name="syncs"),
@@ -20,8 +19,4 @@ urlpatterns = [
     path(sync + "auto-sync/", views.sync_toggle_auto, name="sync_toggle_auto"),
     path(sync + "edit/", views.sync_edit, name="sync_edit"),
     path(sync + "delete/", views.sync_delete, name="sync_delete"),
-    path(api_base, api.syncs, name="api_syncs"),
-    path(api_base + "/<uuid:sync_id>", api.sync, name="api_sync"),
-    path(api_base + "/<uuid:sync_id>/sync-secrets", api.sync_secrets, name="api_sync_secrets"),
-    path(api_base + "/<uuid:sync_id>/remove-secrets", api.remove_secrets, name="api_sync_remove_secrets"),
 ]

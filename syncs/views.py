@@ -1,18 +1,25 @@
 """Secret sync pages: the list, the creation wizard, a sync's page and its actions."""
 
+import copy
+
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django_htmx.http import HttpResponseClientRedirect
 from django.views.decorators.http import require_POST
 
 from connections import digitalocean
 from devpilot.access import workspace_view
 from devpilot.drafts import Draft
 from syncs import engine, keyschema, services
+from syncs.destinations import DELETE
 from syncs.destinations import digitalocean_app_platform as app_platform
 from syncs.forms import DestinationForm, DetailsForm, OptionsForm, SourceForm, suggest_name
 from syncs.models import Sync
 
+LIST_PAGE_SIZE = 50
 STEPS = [("source", "Source"), ("destination", "Destination"), ("options", "Options"), ("details", "Details"),
          ("review", "Review")]
 STEP_FIELDS = {
@@ -30,8 +37,9 @@ def _sync(request, sync_id):
 
 @workspace_view()
 def sync_list(request):
-    syncs = request.workspace.syncs.select_related("connection", "environment", "folder")
-    return render(request, "syncs/list.html", {"syncs": syncs})
+    syncs = request.workspace.syncs.select_related("connection", "environment", "folder").order_by("name", "pk")
+    page = Paginator(syncs, LIST_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "syncs/list.html", {"syncs": page})
 
 
 # --- The wizard: a draft in the session, one form per step ---------------------------------------
@@ -186,12 +194,45 @@ def _source_keys(request, draft):
 
 def _options(request, draft):
     form = OptionsForm(request.POST or None, initial={
-        "initial_sync_behavior": "overwrite-destination", "key_schema": draft.get("key_schema", ""),
+        "initial_sync_behavior": "overwrite-destination",
+        "key_schema": request.GET.get("key_schema", draft.get("key_schema", "")),  # "Use this key schema" link
         "auto_sync_enabled": draft.get("auto_sync_enabled", True),
         "disable_secret_deletion": draft.get("disable_secret_deletion", False)})
     if request.method == "POST" and form.is_valid():
         return _next(request, "options", form.cleaned_data)
-    return _step_page(request, "options", {"form": form, **_preview(request, draft, form["key_schema"].value() or "")})
+    schema = form["key_schema"].value() or ""
+    return _step_page(request, "options", {"form": form, **_preview(request, draft, schema),
+                                           "foreign": _foreign_variables(request, draft, schema)})
+
+
+SUGGESTED_SCHEMAS = ["DEVPILOT_{{secretKey}}", "DEVPILOT_{{environment}}_{{secretKey}}"]
+
+
+def _foreign_variables(request, draft, schema):
+    """When the chosen app already holds variables the source does not, and `schema` would manage (so
+    delete) them: {"keys": [...], "suggestion": a key schema that leaves them alone}. Otherwise None."""
+    connection = request.workspace.connections.filter(pk=draft.get("connection")).first()
+    if connection is None or not draft.get("app_id"):
+        return None
+    try:
+        schema = keyschema.validate(schema)
+        app = connection.client().get_app(draft["app_id"])
+        existing = [e.get("key") for e in app_platform.target_envs(copy.deepcopy(app.get("spec") or {}),
+                                                                  draft.get("component", "")) if e.get("key")]
+    except (keyschema.KeySchemaError, digitalocean.DigitalOceanError, app_platform.DestinationError):
+        return None
+    keys, environment = _source_keys(request, draft)
+
+    def doomed(candidate):
+        desired = {keyschema.render(candidate, key, environment) for key in keys}
+        return sorted(k for k in existing if k not in desired and keyschema.manages(candidate, k, environment))
+
+    foreign = doomed(schema)
+    if not foreign:
+        return None
+    suggestion = next((c for c in SUGGESTED_SCHEMAS if not doomed(c)), None)
+    example = keyschema.render(suggestion, keys[0], environment) if suggestion and keys else ""
+    return {"keys": foreign, "suggestion": suggestion, "example": example, "app_name": draft.get("app_name", "")}
 
 
 def _preview(request, draft, schema):
@@ -226,21 +267,29 @@ def _review(request, draft):
     sync = draft_sync(request.workspace, draft)
     if request.method == "POST" and request.POST.get("go") == "back":
         return redirect("sync_wizard", ws=request.workspace.slug, step="details")
-    if request.method == "POST":
-        try:
-            services.create(sync, user=request.user, request=request)
-        except services.SyncError as e:
-            messages.error(request, str(e))
-            return redirect("sync_wizard", ws=request.workspace.slug, step="details")
-        _draft(request).clear()
-        messages.success(request, f"Sync {sync.name} created." + (" Syncing now." if sync.auto_sync_enabled else ""))
-        return redirect("sync_detail", ws=request.workspace.slug, sync_id=sync.pk)
     plan, plan_error = None, None
     try:
-        plan = engine.dry_run(sync)
+        plan = engine.dry_run(sync)  # again on Create: what is confirmed is what the app holds now
     except (engine.SyncFailed, engine.Retry) as e:
         plan_error = str(e)
-    return _step_page(request, "review", {"sync": sync, "plan": plan, "plan_error": plan_error})
+    deletions = [change.key for change in plan.changes if change.action == DELETE] if plan else []
+    confirm_error = None
+    if request.method == "POST" and plan_error is None:
+        if deletions and request.POST.get("confirm_deletions") != str(len(deletions)):
+            n = len(deletions)
+            confirm_error = (f"This sync deletes {n} variable{'s' if n != 1 else ''} from {sync.app_name or 'the app'}: "
+                             "tick the confirmation to create it, or go back and set a key schema.")
+        else:
+            try:
+                services.create(sync, user=request.user, request=request)
+            except services.SyncError as e:
+                messages.error(request, str(e))
+                return redirect("sync_wizard", ws=request.workspace.slug, step="details")
+            _draft(request).clear()
+            messages.success(request, f"Sync {sync.name} created." + (" Syncing now." if sync.auto_sync_enabled else ""))
+            return redirect("sync_detail", ws=request.workspace.slug, sync_id=sync.pk)
+    return _step_page(request, "review", {"sync": sync, "plan": plan, "plan_error": plan_error,
+                                          "deletions": deletions, "confirm_error": confirm_error})
 
 
 # --- A sync's page and actions -------------------------------------------------------------------
@@ -255,7 +304,12 @@ def sync_detail(request, sync_id):
 
 @workspace_view()
 def sync_status(request, sync_id):
-    sync = _sync(request, sync_id)
+    sync = Sync.objects.filter(workspace=request.workspace, pk=sync_id).first()
+    if sync is None and not request.htmx:
+        raise Http404("No such sync.")
+    if sync is None:  # the page was following a removal, and the worker then deleted the sync
+        messages.success(request, "The sync's secrets were removed and the sync was deleted.")
+        return HttpResponseClientRedirect(reverse("syncs", kwargs={"ws": request.workspace.slug}))
     return render(request, "syncs/detail.html#status", {"sync": sync, "runs": sync.runs.all()[:25]})
 
 
@@ -323,11 +377,15 @@ def sync_edit(request, sync_id):
 def sync_delete(request, sync_id):
     sync = _sync(request, sync_id)
     if request.method == "POST":
+        remove = request.POST.get("remove_secrets") == "yes"
         try:
-            services.delete(sync, remove_secrets_first=request.POST.get("remove_secrets") == "yes",
-                            user=request.user, request=request)
+            services.delete(sync, remove_secrets_first=remove, user=request.user, request=request)
         except services.SyncError as e:
             messages.error(request, str(e))
+            return redirect("sync_detail", ws=request.workspace.slug, sync_id=sync.pk)
+        if remove:
+            messages.success(request, f"Removing the secrets of {sync.name} from {sync.app_name or sync.app_id}; "
+                                      "the sync is deleted once they are removed.")
             return redirect("sync_detail", ws=request.workspace.slug, sync_id=sync.pk)
         messages.success(request, f"Sync {sync.name} deleted.")
         return redirect("syncs", ws=request.workspace.slug)

@@ -12,6 +12,15 @@ from devpilot.workspaces import create_workspace
 PASSWORD = "correct-horse-battery-staple"
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Rate limits (failed logins, API) live in the cache: every test starts with none."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
 @pytest.fixture
 def make_user(db):
     def make(email="owner@example.com", password=PASSWORD, **extra):
@@ -52,6 +61,11 @@ def client_for():
         return client
 
     return make
+
+
+def error_fields(response) -> set[str]:
+    """The fields a 400 names, from the API's details list."""
+    return {detail["field"] for detail in response.json().get("details", [])}
 
 
 class ApiClient:
@@ -153,7 +167,7 @@ def page(new_page):
 
 def log_in(page, email, password=PASSWORD):
     page.goto("/accounts/login/")
-    page.fill("input[name=username]", email)
+    page.fill("input[name=login]", email)
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
 
@@ -207,3 +221,32 @@ def fake_do_server(settings):
     settings.DIGITALOCEAN_API_URL = fake.serve()
     yield fake
     fake.stop()
+
+
+# --- Accessibility (axe-core, vendored in static/vendor/axe/) --------------------------------
+
+AXE_SRC = "/static/vendor/axe/axe.min.js"
+_INJECT_AXE = """(src) => new Promise((resolve, reject) => {
+  if (window.axe) return resolve();
+  const script = document.createElement("script");
+  script.src = src;
+  script.nonce = document.querySelector("script[nonce]").nonce;  // the page's CSP nonce
+  script.onload = () => resolve();
+  script.onerror = () => reject(new Error("axe-core could not be loaded under the page's CSP"));
+  document.head.appendChild(script);
+})"""
+_RUN_AXE = """() => axe.run(document, {resultTypes: ["violations"]}).then(r => r.violations.map(v => ({
+  id: v.id, impact: v.impact, help: v.help,
+  nodes: v.nodes.slice(0, 5).map(n => ({target: n.target.join(" "), summary: n.failureSummary})),
+})))"""
+
+
+def axe_violations(page) -> list[dict]:
+    """Run axe-core on the page as it is now (injected with the page's CSP nonce); its violations."""
+    page.evaluate(_INJECT_AXE, AXE_SRC)
+    return page.evaluate(_RUN_AXE)
+
+
+def describe_violations(url, violations) -> list[str]:
+    return [f"{url}: {v['id']} ({v['impact']}) {v['help']}: " + "; ".join(n["target"] for n in v["nodes"])
+            for v in violations]

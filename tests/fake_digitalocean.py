@@ -7,6 +7,12 @@ on every response and 429s past a per-minute budget, 401 for unknown or revoked 
 app variables encrypted to EV[...] and accepted back unchanged, one deployment per app
 update. Faults can be injected per request.
 
+Every request body is checked before its route runs, so a refused call changes nothing: first
+against DigitalOcean's published schema (tests/openapi), then against the rules the real API
+enforces beyond it (firewall addresses and ports, SSH public keys, tag names, action fields).
+A refusal answers as DigitalOcean does for that operation: 422 unprocessable_entity for most,
+400 invalid_argument for App Platform, 400 {error, messages, root_causes} for tags.
+
 Two ways to use it:
     fake.install(responses_mock)      in-process, through `responses`
     fake.serve()                      a live HTTP server thread; returns its base URL
@@ -14,21 +20,28 @@ Two ways to use it:
 """
 
 import argparse
+import base64
 import copy
+import hashlib
+import ipaddress
 import json
 import re
 import secrets
+import struct
 import threading
 import time
 import uuid
 from collections import defaultdict, deque
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import requests
 
-KEY_RE = re.compile(r"^[_A-Za-z][_A-Za-z0-9]*$")
+from tests import openapi
+
 COMPONENT_KINDS = ("services", "workers", "jobs", "static_sites", "functions")
 HOURLY_LIMIT = 5000
 
@@ -58,9 +71,10 @@ IMAGES = [
 
 
 class FakeError(Exception):
-    def __init__(self, status, error_id, message):
+    def __init__(self, status, error_id, message, body: dict | None = None):
         super().__init__(message)
         self.status, self.error_id, self.message = status, error_id, message
+        self.body = body  # an answer body other than {id, message, request_id}, for the endpoints that have one
 
 
 @dataclass
@@ -72,12 +86,30 @@ class Fault:
     after_applying: bool
 
 
+def unprocessable(message: str) -> FakeError:
+    return FakeError(422, "unprocessable_entity", message)
+
+
+def invalid_argument(message: str) -> FakeError:
+    """App Platform refuses an invalid spec with 400 invalid_argument, not the droplet API's 422."""
+    return FakeError(400, "invalid_argument", message)
+
+
+def tag_refusal(message: str) -> FakeError:
+    """POST /v2/tags answers 400 with its own body (components/responses/tags_bad_request)."""
+    error = f"Error validating resource tag: {message}"
+    return FakeError(400, "bad_request", error, body={
+        "error": error, "messages": None, "root_causes": [f"rpc error: code = InvalidArgument desc = {error}"]})
+
+
 @dataclass
 class Route:
     method: str
     pattern: re.Pattern
     handler: object
     scope: str
+    rules: Callable[[dict], str | None] | None = None  # what the real API refuses beyond its published schema
+    refuse: Callable[[str], FakeError] = field(default=unprocessable)
 
 
 class FakeDigitalOcean:
@@ -107,6 +139,9 @@ class FakeDigitalOcean:
         self.routes = []
         self._register_core_routes()
         self._register_droplet_routes()
+        self.action_started = {}
+        self.latency = []  # (method, path regex, seconds) added before answering, e.g. a slow App Platform PUT
+        self.action_seconds = 2.0  # an action nobody asks about ends on its own after this long
         self.boot_after_gets = 2  # a new Droplet answers "new" to this many GETs, then "active"
         self._next_id = 100000
 
@@ -171,15 +206,23 @@ class FakeDigitalOcean:
 
     # --- Core -------------------------------------------------------------------------------------
 
-    def route(self, method, path_regex, scope):
+    def route(self, method, path_regex, scope, *, rules: Callable[[dict], str | None] | None = None,
+              refuse: Callable[[str], FakeError] = unprocessable):
+        # Every route is an operation of the OpenAPI subset, or its bodies could not be checked: fail at start-up.
+        openapi.operation_template(method, re.sub(r"\(\?P<\w+>[^)]*\)", "1", path_regex))
+
         def register(handler):
-            self.routes.append(Route(method, re.compile(f"^{path_regex}$"), handler, scope))
+            self.routes.append(Route(method, re.compile(f"^{path_regex}$"), handler, scope, rules, refuse))
             return handler
 
         return register
 
     def handle(self, method, url, headers, body):
         """Answer one request: (status, headers, body text); `timeout` as status means no answer."""
+        path = urlsplit(url).path
+        delay = next((seconds for m, pattern, seconds in self.latency if m == method and re.search(pattern, path)), 0)
+        if delay:
+            time.sleep(delay)  # outside the lock: other requests are answered meanwhile
         status, answer_headers, text = self._answer(method, url, headers, body)
         with self.lock:
             self.answers.append((method, urlsplit(url).path, status, json.loads(text) if text else None))
@@ -190,10 +233,7 @@ class FakeDigitalOcean:
         path, query = parts.path, {k: v[-1] for k, v in parse_qs(parts.query).items()}
         request_id = str(uuid.uuid4())
         with self.lock:
-            try:
-                payload = json.loads(body) if body else None
-            except ValueError:
-                payload = None
+            payload, unparsable = _parse(body)
             self.requests.append((method, path, payload))
             token = (headers.get("Authorization") or headers.get("authorization") or "").removeprefix("Bearer ")
             info = self.tokens.get(token)
@@ -213,15 +253,30 @@ class FakeDigitalOcean:
                         return self._error(403, "forbidden", "You are not authorized to perform this operation.",
                                            request_id, base_headers)
                     try:
+                        self._check_body(route, method, path, payload, unparsable)
                         status, answer = route.handler(self, token=token, query=query, body=payload or {},
                                                        path=path, **match.groupdict())
                     except FakeError as e:
-                        return self._error(e.status, e.error_id, e.message, request_id, base_headers)
+                        return self._error(e.status, e.error_id, e.message, request_id, base_headers, e.body)
                     if fault:
                         return self._fault_answer(fault, request_id, base_headers)
                     return status, base_headers, json.dumps(answer) if answer is not None else ""
             return self._error(404, "not_found", "The resource you were accessing could not be found.", request_id,
                                base_headers)
+
+    @staticmethod
+    def _check_body(route: Route, method: str, path: str, body: Any, unparsable: bool) -> None:
+        """Refuse a body as DigitalOcean would, before the route runs, so a refused call changes nothing.
+
+        Stricter than the real API in one way: a body on a GET or DELETE is refused, not ignored.
+        """
+        if unparsable:
+            raise FakeError(400, "bad_request", "error parsing request body")
+        problem = openapi.request_problem(method, path, body)
+        if problem is None and route.rules is not None:
+            problem = route.rules(body)  # the schema passed, so the rules may trust the fields' types
+        if problem:
+            raise route.refuse(problem)
 
     def _rate(self, token, headers):
         now = time.time()
@@ -258,8 +313,8 @@ class FakeDigitalOcean:
         return self._error(fault.status, "server_error", "Server was unable to give you a response.", request_id, headers)
 
     @staticmethod
-    def _error(status, error_id, message, request_id, headers):
-        return status, headers, json.dumps({"id": error_id, "message": message, "request_id": request_id})
+    def _error(status, error_id, message, request_id, headers, body: dict | None = None):
+        return status, headers, json.dumps(body or {"id": error_id, "message": message, "request_id": request_id})
 
     def page(self, path, query, key, items):
         """A page of `items` with DigitalOcean's links and meta; next links are absolute."""
@@ -317,21 +372,14 @@ class FakeDigitalOcean:
         def app(fake, app_id, **_):
             return 200, {"app": copy.deepcopy(fake._app(app_id))}
 
-        @route("PUT", r"/v2/apps/(?P<app_id>[^/]+)", "app:update")
+        # The schema checks the spec (name, variable keys ^[_A-Za-z][_A-Za-z0-9]*$, scopes, types).
+        @route("PUT", r"/v2/apps/(?P<app_id>[^/]+)", "app:update", refuse=invalid_argument)
         def update_app(fake, app_id, body, **_):
             current = fake._app(app_id)
-            spec = copy.deepcopy(body.get("spec"))
-            if not isinstance(spec, dict) or not spec.get("name"):
-                raise FakeError(400, "invalid_argument", "spec.name is required")
+            spec = copy.deepcopy(body["spec"])
             if app_id in fake.deploying:
                 raise FakeError(409, "conflict", "A deployment is already in progress for this app.")
             fake._check_databases(current["spec"], spec)
-            for envs in _all_envs(spec):
-                for variable in envs:
-                    if not KEY_RE.match(str(variable.get("key", ""))):
-                        raise FakeError(400, "invalid_argument",
-                                        f"error validating app spec field \"envs.key\": {variable.get('key')!r} must match "
-                                        "^[_A-Za-z][_A-Za-z0-9]*$")
             fake._encrypt_secrets(spec)
             current["spec"] = spec
             current["updated_at"] = _now()
@@ -353,16 +401,10 @@ class FakeDigitalOcean:
                     return 200, {"ssh_key": item}
             raise FakeError(404, "not_found", "The resource you were accessing could not be found.")
 
-        @route("POST", r"/v2/account/keys", "ssh_key:create")
+        @route("POST", r"/v2/account/keys", "ssh_key:create", rules=ssh_key_problem)
         def add_key(fake, body, **_):
-            import base64
-            import hashlib
-
-            public_key = body.get("public_key", "")
-            try:
-                digest = hashlib.md5(base64.b64decode(public_key.split()[1])).hexdigest()
-            except (IndexError, ValueError):
-                raise FakeError(422, "unprocessable_entity", "Key invalid, key should be of the form 'type key [comment]'") from None
+            public_key = body["public_key"]
+            digest = hashlib.md5(base64.b64decode(public_key.split()[1])).hexdigest()  # noqa: S324 - the format
             fingerprint = ":".join(digest[i:i + 2] for i in range(0, 32, 2))
             if any(k["fingerprint"] == fingerprint for k in fake.ssh_keys.values()):
                 raise FakeError(422, "unprocessable_entity", "SSH Key is already in use on your account")
@@ -370,7 +412,7 @@ class FakeDigitalOcean:
             fake.ssh_keys[item["id"]] = item
             return 201, {"ssh_key": item}
 
-        @route("POST", r"/v2/droplets", "droplet:create")
+        @route("POST", r"/v2/droplets", "droplet:create", rules=droplet_problem)
         def create_droplet(fake, token, body, **_):
             account = fake.tokens[token]["account"]
             if len(fake.droplets) >= account["droplet_limit"]:
@@ -380,10 +422,14 @@ class FakeDigitalOcean:
                 raise FakeError(422, "unprocessable_entity", "Region is not available")
             if body.get("size") not in region["sizes"]:
                 raise FakeError(422, "unprocessable_entity", "Size is not available in this region.")
-            unknown = [k for k in body.get("ssh_keys") or [] if k not in fake.ssh_keys and k not in
-                       {v["fingerprint"] for v in fake.ssh_keys.values()}]
+            if fake._image(body["image"]) is None:
+                raise FakeError(422, "unprocessable_entity", "You specified an invalid image for Droplet creation.")
+            # Ids (integers) or fingerprints of keys on the account; a string id is refused, which may be stricter.
+            known = set(fake.ssh_keys) | {v["fingerprint"] for v in fake.ssh_keys.values()}
+            unknown = [str(k) for k in body.get("ssh_keys") or [] if k not in known]
             if unknown:
-                raise FakeError(422, "unprocessable_entity", f"{unknown} are invalid key identifiers for Droplet creation.")
+                raise FakeError(422, "unprocessable_entity",
+                                f"{', '.join(unknown)} are invalid key identifiers for Droplet creation.")
             droplet_id = fake._id()
             size = next(s for s in fake.sizes if s["slug"] == body["size"])
             droplet = {
@@ -391,7 +437,7 @@ class FakeDigitalOcean:
                 "disk": size["disk"], "locked": False, "status": "new", "created_at": _now(), "features": [],
                 "backup_ids": [], "snapshot_ids": [], "volume_ids": [], "tags": list(body.get("tags") or []),
                 "size": size, "size_slug": size["slug"], "region": {k: region[k] for k in ("slug", "name", "available", "features", "sizes")},
-                "image": next((i for i in fake.images if i["slug"] == body.get("image")), {"slug": body.get("image")}),
+                "image": copy.deepcopy(fake._image(body["image"])),
                 "networks": {"v4": [], "v6": []}, "next_backup_window": None, "kernel": None, "vpc_uuid": "vpc-1",
                 "_gets": 0, "_ipv6": bool(body.get("ipv6")), "_user_data": body.get("user_data", ""),
             }
@@ -420,10 +466,10 @@ class FakeDigitalOcean:
                 firewall["droplet_ids"] = [d for d in firewall["droplet_ids"] if d != int(droplet_id)]
             return 204, None
 
-        @route("POST", r"/v2/droplets/(?P<droplet_id>\d+)/actions", "droplet:update")
+        @route("POST", r"/v2/droplets/(?P<droplet_id>\d+)/actions", "droplet:update", rules=action_problem)
         def droplet_action(fake, droplet_id, body, **_):
             item = fake._droplet(droplet_id)
-            if any(a["resource_id"] == item["id"] and a["status"] == "in-progress" for a in fake.actions.values()):
+            if any(a["resource_id"] == item["id"] and fake._running(a) for a in fake.actions.values()):
                 raise FakeError(422, "unprocessable_entity", "Droplet already has a pending event.")
             kind = body.get("type")
             if kind == "resize":
@@ -437,8 +483,9 @@ class FakeDigitalOcean:
                 item["status"] = "off"
             elif kind in ("power_on", "reboot", "power_cycle"):
                 item["status"] = "active"
-            else:
-                raise FakeError(422, "unprocessable_entity", f"Unknown action type {kind!r}.")
+            elif kind == "rename":
+                item["name"] = body["name"]
+            # The other types the schema allows (snapshot, backups, rebuild...) are answered; the fake models no more.
             return 201, {"action": fake._action(item["id"], kind, "in-progress")}
 
         @route("GET", r"/v2/actions/(?P<action_id>\d+)", "actions:read")
@@ -446,7 +493,7 @@ class FakeDigitalOcean:
             if int(action_id) not in fake.actions:
                 raise FakeError(404, "not_found", "The resource you were accessing could not be found.")
             action = fake.actions[int(action_id)]
-            if action["status"] == "in-progress":  # an action finishes by the time anyone asks
+            if action["status"] == "in-progress":  # an action finishes by the time anyone asks (or on its own)
                 action.update(status="completed", completed_at=_now())
             return 200, {"action": action}
 
@@ -454,12 +501,10 @@ class FakeDigitalOcean:
         def firewalls(fake, query, path, **_):
             return 200, fake.page(path, query, "firewalls", list(fake.firewalls.values()))
 
-        @route("POST", r"/v2/firewalls", "firewall:create")
+        # The schema checks the name (^[a-zA-Z0-9][a-zA-Z0-9\.-]+$) and the protocols.
+        @route("POST", r"/v2/firewalls", "firewall:create", rules=firewall_problem)
         def create_firewall(fake, body, **_):
-            name = body.get("name", "")
-            if not re.match(r"^[a-zA-Z0-9][a-zA-Z0-9\.-]+$", name):
-                raise FakeError(422, "unprocessable_entity", "name: must be a valid firewall name")
-            firewall = {"id": str(uuid.uuid4()), "name": name, "status": "succeeded", "created_at": _now(),
+            firewall = {"id": str(uuid.uuid4()), "name": body["name"], "status": "succeeded", "created_at": _now(),
                         "pending_changes": [], "inbound_rules": body.get("inbound_rules") or [],
                         "outbound_rules": body.get("outbound_rules") or [], "droplet_ids": list(body.get("droplet_ids") or []),
                         "tags": list(body.get("tags") or [])}
@@ -484,21 +529,32 @@ class FakeDigitalOcean:
                     firewall["droplet_ids"].append(droplet_id)
             return 204, None
 
-        @route("POST", r"/v2/tags", "tag:create")
+        @route("POST", r"/v2/tags", "tag:create", rules=tag_problem, refuse=tag_refusal)
         def tag(fake, body, **_):
-            fake.tags.add(body.get("name"))
-            return 201, {"tag": {"name": body.get("name"), "resources": {"count": 0}}}
+            fake.tags.add(body["name"])
+            return 201, {"tag": {"name": body["name"], "resources": {"count": 0}}}
 
     def _id(self):
         self._next_id += 1
         return self._next_id
+
+    def _running(self, action):
+        """In progress until someone asks about it or `action_seconds` have passed, as real actions end by themselves."""
+        if action["status"] == "in-progress" and time.monotonic() - self.action_started[action["id"]] >= self.action_seconds:
+            action.update(status="completed", completed_at=_now())
+        return action["status"] == "in-progress"
 
     def _action(self, droplet_id, kind, status):
         action = {"id": self._id(), "status": status, "type": kind, "started_at": _now(),
                   "completed_at": _now() if status == "completed" else None,
                   "resource_id": droplet_id, "resource_type": "droplet", "region_slug": "nyc3"}
         self.actions[action["id"]] = action
+        self.action_started[action["id"]] = time.monotonic()
         return action
+
+    def _image(self, image: str | int) -> dict | None:
+        """An image by slug or id, as Droplet create takes it."""
+        return next((i for i in self.images if image in (i["slug"], i["id"])), None)
 
     def _droplet(self, droplet_id):
         if int(droplet_id) not in self.droplets:
@@ -589,6 +645,120 @@ class FakeDigitalOcean:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+
+
+# --- What the real API refuses beyond its published schema ---------------------------------------
+# Each takes a body that already passed the schema and says what is wrong, naming the field, or None.
+
+TAG_RE = re.compile(r"^[a-zA-Z0-9_\-\:]+$")
+DROPLET_NAME_RE = re.compile(r"^[a-zA-Z0-9]?[a-z0-9A-Z.\-]*[a-z0-9A-Z]$")
+PORTS_RE = re.compile(r"^(\d{1,5})(?:-(\d{1,5}))?$")
+USER_DATA_LIMIT = 64 * 1024
+SSH_KEY_TYPES = ("ssh-rsa", "ssh-dss", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
+                 "ssh-ed25519")
+# The real API's own words (seen in client libraries' issue trackers).
+SSH_KEY_FORMAT = "Key invalid, key should be of the format `type key [comment]`"
+SSH_KEY_TYPE = ("Key invalid type, we support 'ssh-rsa', 'ssh-dss', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', "
+                "'ecdsa-sha2-nistp521', or 'ssh-ed25519'")
+
+
+def firewall_problem(body: dict) -> str | None:
+    for direction, targets in (("inbound_rules", "sources"), ("outbound_rules", "destinations")):
+        for number, rule in enumerate(body.get(direction) or []):
+            where = f"{direction}[{number}]"
+            problem = ports_problem(rule["ports"])
+            if problem:
+                return f"{where}.ports: {problem}"
+            for index, address in enumerate(rule[targets].get("addresses") or []):
+                if not is_address(address):
+                    return f"{where}.{targets}.addresses[{index}]: {address!r} is not a valid IP address or CIDR"
+    return None
+
+
+def ports_problem(ports: str) -> str | None:
+    """A port ("22"), a range ("8000-9000") or "0" for every port. "all" was refused with this same
+    message in 2021 (doorkeeper#17) though older docs offered it, so the fake refuses it too."""
+    if ports == "0":
+        return None
+    match = PORTS_RE.match(ports)
+    low, high = (int(match[1]), int(match[2] or match[1])) if match else (0, 0)
+    if not 1 <= low <= high <= 65535:
+        return (f"{ports!r}: you must specify a valid range for ports (a port 1-65535, a range low-high like "
+                "8000-9000, or 0 for all ports)")
+    return None
+
+
+def is_address(text: str) -> bool:
+    """An IPv4/IPv6 address or CIDR; Python's netmask and zone-index forms are not what the API takes."""
+    address, slash, prefix = text.partition("/")
+    if "%" in address or (slash and not prefix.isdigit()):
+        return False
+    try:
+        ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return False
+    return True
+
+
+def droplet_problem(body: dict) -> str | None:
+    # The published pattern lets a name start with - or .; no hostname may, so the fake is stricter here.
+    names = [("name", body["name"])] if "name" in body else [(f"names[{i}]", n) for i, n in enumerate(body["names"])]
+    for where, name in names:
+        if name[:1] in ("-", "."):
+            return f"{where}: {name!r} is not a valid hostname"
+    for index, tag in enumerate(body.get("tags") or []):
+        if len(tag) > 255 or not TAG_RE.match(tag):
+            return f"tags[{index}]: {tag!r} must match {TAG_RE.pattern} and be at most 255 characters"
+    if len(body.get("user_data", "").encode()) > USER_DATA_LIMIT:
+        return "user_data: may not exceed 64 KiB in size"
+    return None
+
+
+def tag_problem(body: dict) -> str | None:
+    return None if body.get("name") else "name: is required"  # the schema checks its pattern, not its presence
+
+
+def ssh_key_problem(body: dict) -> str | None:
+    parts = body["public_key"].split()
+    if len(parts) < 2:
+        return SSH_KEY_FORMAT
+    if parts[0] not in SSH_KEY_TYPES:
+        return SSH_KEY_TYPE
+    try:
+        blob = base64.b64decode(parts[1], validate=True)
+    except ValueError:
+        return SSH_KEY_FORMAT
+    # The blob starts with its own type as an SSH string (uint32 length, then the bytes): it must agree.
+    length = struct.unpack(">I", blob[:4])[0] if len(blob) >= 4 else -1
+    if blob[4:4 + length] != parts[0].encode():
+        return SSH_KEY_FORMAT
+    return None
+
+
+# The schema makes these optional (its anyOf lets any action pass as a bare {type}); the API needs them.
+ACTION_NEEDS = {"resize": "size", "rename": "name", "rebuild": "image", "restore": "image", "change_kernel": "kernel"}
+
+
+def action_problem(body: dict) -> str | None:
+    kind = body["type"]
+    needed = ACTION_NEEDS.get(kind)
+    if needed and body.get(needed) in (None, ""):
+        return f"{needed}: is required for a {kind} action"
+    if kind == "resize" and not isinstance(body["size"], str):
+        return f"size: {body['size']!r} is not a size slug"
+    if kind == "rename" and not (isinstance(body["name"], str) and DROPLET_NAME_RE.match(body["name"])):
+        return f"name: {body['name']!r} does not match {DROPLET_NAME_RE.pattern}"
+    return None
+
+
+def _parse(body: str | bytes | None) -> tuple[Any, bool]:
+    """(JSON body or None, whether a body was sent that is not JSON)."""
+    if not body:
+        return None, False
+    try:
+        return json.loads(body), False
+    except ValueError:
+        return None, True
 
 
 def _all_envs(spec):

@@ -137,3 +137,37 @@ def a_server(workspace, owner):
     return existing or Server.objects.create(workspace=workspace, connection=a_connection(workspace, owner),
                                              name="isolated-server", region="nyc3", size="s-1vcpu-1gb",
                                              image="ubuntu-24-04-x64", droplet_id=4242)
+
+
+# --- Machine identities, folders by id, environments and names -------------------------------
+
+
+@factory("identity_id")
+def an_identity(workspace, owner):
+    from devpilot import identities
+
+    return (workspace.machine_identities.filter(name="isolated-identity").first()
+            or identities.create_identity(workspace, "isolated-identity", "member", created_by=owner))
+
+
+@factory("client_secret_id")
+def a_client_secret(workspace, owner):
+    from devpilot import identities
+
+    identity = an_identity(workspace, owner)
+    return identity.client_secrets.first() or identities.add_client_secret(identity, description="isolated")[0]
+
+
+@factory("workspace_id")
+def the_workspace(workspace, owner):
+    return workspace
+
+
+@factory("connection_name")
+def a_connection_name(workspace, owner):
+    return a_connection(workspace, owner).name
+
+
+@factory("sync_name")
+def a_sync_name(workspace, owner):
+    return a_sync(workspace, owner).name

@@ -1,5 +1,6 @@
 import re
 
+from allauth.account.models import EmailAddress
 from django.core import mail
 
 from devpilot.models import AuditEvent, Membership, Role, User, Workspace
@@ -31,8 +32,27 @@ def test_sign_up_rejects_weak_passwords_and_taken_emails(client, owner):
     assert User.objects.count() == 1
 
 
+def test_sign_up_sends_a_verification_link(client, db):
+    client.post("/accounts/signup/", {"email": "ada@example.com", "password1": PASSWORD, "password2": PASSWORD})
+    user = User.objects.get()
+    assert not EmailAddress.objects.get(user=user).verified
+    link = re.search(r"http://\S+/accounts/confirm-email/\S+/", mail.outbox[0].body).group(0)
+    client.post(link.removeprefix("http://testserver"))
+    assert EmailAddress.objects.get(user=user).verified
+
+
+def test_sign_up_from_the_login_page_keeps_the_workspace_field(client, db):
+    page = client.get("/accounts/login/?next=/w/x/").content.decode()
+    assert 'href="/accounts/signup/?next=%2Fw%2Fx%2F"' in page
+    signup = client.get("/accounts/signup/?next=/w/x/").content.decode()
+    assert 'name="workspace_name"' in signup
+    client.post("/accounts/signup/", {"email": "ada@example.com", "password1": PASSWORD, "password2": PASSWORD,
+                                      "workspace_name": "Engines", "next": "/"})
+    assert Workspace.objects.filter(name="Engines").exists()
+
+
 def test_log_in_and_out(client, owner, workspace):
-    response = client.post("/accounts/login/", {"username": owner.email, "password": PASSWORD})
+    response = client.post("/accounts/login/", {"login": owner.email, "password": PASSWORD})
     assert response.status_code == 302
     assert client.get("/", follow=True).redirect_chain[-1][0] == f"/w/{workspace.slug}/"
     client.post("/accounts/logout/")
@@ -40,20 +60,40 @@ def test_log_in_and_out(client, owner, workspace):
 
 
 def test_wrong_password_is_refused(client, owner):
-    response = client.post("/accounts/login/", {"username": owner.email, "password": "nope"})
+    response = client.post("/accounts/login/", {"login": owner.email, "password": "nope"})
     assert response.status_code == 200
-    assert "correct email" in response.content.decode().lower()
+    assert "not correct" in response.content.decode().lower()
+    assert "_auth_user_id" not in client.session
 
 
 def test_password_reset_by_email(client, owner):
-    client.post("/accounts/password-reset/", {"email": owner.email})
+    response = client.post("/accounts/password/reset/", {"email": owner.email})
+    assert response.status_code == 302
     assert len(mail.outbox) == 1
-    link = re.search(r"http://\S+/accounts/reset/\S+/", mail.outbox[0].body).group(0)
-    form_url = client.get(link).url  # Django swaps the token for a session marker
-    response = client.post(form_url, {"new_password1": "a-brand-new-passphrase", "new_password2": "a-brand-new-passphrase"})
+    link = re.search(r"http://\S+/accounts/password/reset/key/\S+/", mail.outbox[0].body).group(0)
+    form_url = client.get(link.removeprefix("http://testserver")).url  # allauth swaps the key for a session marker
+    response = client.post(form_url, {"password1": "a-brand-new-passphrase", "password2": "a-brand-new-passphrase"})
     assert response.status_code == 302
     owner.refresh_from_db()
     assert owner.check_password("a-brand-new-passphrase")
+
+
+def test_the_old_account_addresses_still_lead_somewhere(client, db):
+    assert client.get("/accounts/password-reset/").url == "/accounts/password/reset/"
+    assert client.get("/accounts/reset/MQ/abc-def/").url == "/accounts/password/reset/"
+    for url in ["/accounts/login/", "/accounts/signup/", "/accounts/password/reset/"]:
+        assert client.get(url).status_code == 200
+
+
+def test_account_pages_hide_posted_passwords_from_error_reports(rf):
+    from django.views.debug import SafeExceptionReporterFilter
+
+    from devpilot.accounts import SensitiveAccountFormsMiddleware
+
+    request = rf.post("/accounts/login/", {"login": "a@example.com", "password": "hunter2"})
+    SensitiveAccountFormsMiddleware(lambda r: None)(request)
+    cleaned = SafeExceptionReporterFilter().get_post_parameters(request)
+    assert "hunter2" not in str(cleaned)
 
 
 def test_creating_and_switching_workspaces(client_for, owner, workspace):

@@ -1,6 +1,7 @@
 import re
 
 import pytest
+from django.core import mail
 
 from tests.conftest import PASSWORD
 
@@ -35,11 +36,19 @@ def test_a_team_forms_around_a_workspace(new_page):
     invitee = new_page()
     invitee.goto(path)
     invitee.click("text=Sign up to join")
-    invitee.fill("input[name=email]", "charles@example.com")
+    # The invited address is filled in and locked; no workspace of their own.
+    assert invitee.input_value("input[name=email]") == "charles@example.com"
+    assert invitee.locator("input[name=email]").is_disabled()
+    assert invitee.locator("input[name=workspace_name]").count() == 0
     invitee.fill("input[name=password1]", PASSWORD)
     invitee.fill("input[name=password2]", PASSWORD)
     invitee.click("button[type=submit]")
-    invitee.get_by_role("button", name="Join Analytical Engines").click()
+    invitee.wait_for_url("**/accounts/confirm-email/")
+    # The address is verified by the link sent to it; opening it joins (no second click on Join).
+    (message,) = [m for m in mail.outbox if m.to == ["charles@example.com"] and "confirm-email" in m.body]
+    confirm = re.search(r"http://[^/\s]+(/accounts/confirm-email/\S+/)", message.body).group(1)
+    invitee.goto(confirm)
+    invitee.click("button[type=submit]")
     invitee.wait_for_url("**/w/analytical-engines/")
     assert "Viewer" in invitee.locator(".switcher summary").inner_text()
 
@@ -55,6 +64,21 @@ def test_a_team_forms_around_a_workspace(new_page):
 
     owner.goto("/w/analytical-engines/settings/members/")
     assert owner.locator("td", has_text="charles@example.com").count() == 1
+
+
+def test_sign_up_from_the_login_page_keeps_the_workspace_field(page):
+    page.goto("/workspaces/new/")
+    page.wait_for_url("**/accounts/login/?next=**")
+    page.click("text=Sign up")
+    page.wait_for_url("**/accounts/signup/?next=**")
+    page.fill("input[name=email]", "lin@example.com")
+    page.fill("input[name=password1]", PASSWORD)
+    page.fill("input[name=password2]", PASSWORD)
+    page.fill("input[name=workspace_name]", "Looms")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/workspaces/new/")  # back where they were going, with their first workspace
+    page.goto("/")
+    page.wait_for_url("**/w/looms/")
 
 
 def test_switching_workspaces(new_page):

@@ -29,6 +29,7 @@ def test_working_with_secrets_in_the_browser(page, owner, workspace):
     row.get_by_role("button", name="Reveal").click()
     page.wait_for_selector("pre.secret-value >> text=first value")
     row.get_by_role("button", name="Edit").click()
+    page.check("tr.editing input[name=change_value]")
     page.fill("tr.editing textarea[name=value]", "second value")
     page.click("tr.editing >> text=Save")
     page.wait_for_selector("tr.editing", state="detached")

@@ -58,7 +58,7 @@ def test_provision_watch_it_become_ready_and_destroy_it(page, owner, workspace, 
     page.evaluate("window.stillTheSamePage = true")
 
     # The Droplet boots and its agent calls home (here: the agent script, run locally).
-    subprocess.run([sys.executable, str(AGENT_PATH), "--server", live_server.url, "--token", registration_token(do_account),
+    subprocess.run([sys.executable, str(AGENT_PATH), "--allow-http", "--server", live_server.url, "--token", registration_token(do_account),
                     "--state", str(tmp_path / "agent.json"), "--once"], check=True, capture_output=True, timeout=60)
     page.wait_for_selector("#server-status >> text=Ready")
     assert page.evaluate("window.stillTheSamePage") is True

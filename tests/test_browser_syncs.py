@@ -3,7 +3,7 @@ import pytest
 from connections.models import Connection
 from devpilot import secrets
 from syncs.models import Sync
-from tests.conftest import log_in
+from tests.conftest import axe_violations, describe_violations, log_in
 
 pytestmark = pytest.mark.browser
 
@@ -41,7 +41,13 @@ def test_the_whole_wizard(page, owner, workspace, world, fake_do):
     assert page.input_value("#id_component") == ""  # app-level variables by default
     page.click("button:has-text('Next')")
 
-    # Options: an invalid key schema is refused inline, with a live preview.
+    # Options: the app already holds LEGACY, which the source lacks: a key schema that spares it is suggested.
+    suggestion = page.locator("#key-schema-suggestion")
+    assert "LEGACY" in suggestion.inner_text() and "DEVPILOT_{{secretKey}}" in suggestion.inner_text()
+    assert "DEVPILOT_DATABASE_URL" in suggestion.inner_text()
+    assert not describe_violations(page.url, axe_violations(page))
+
+    # An invalid key schema is refused inline, with a live preview.
     page.fill("#id_key_schema", "APP_")
     page.wait_for_selector("#key-preview >> text=must contain {{secretKey}}")
     page.click("button:has-text('Next')")
@@ -64,6 +70,14 @@ def test_the_whole_wizard(page, owner, workspace, world, fake_do):
     assert "LEGACY" in dry_run.locator(".plan-delete").inner_text()
     assert fake_do.deployments(world["id"]) == 0
     page.reload()  # a refresh loses nothing
+
+    # Deleting needs an explicit confirmation naming how many variables go.
+    confirm = page.locator("#confirm-deletions")
+    assert "Delete 1 variable from do-todo-app" in confirm.inner_text()
+    assert not describe_violations(page.url, axe_violations(page))
+    page.click("button:has-text('Create Sync')")  # not ticked: the browser refuses to submit
+    assert page.url.endswith("/syncs/new/review/") and not Sync.objects.exists()
+    confirm.get_by_label("Delete 1 variable from do-todo-app").check()
     page.click("button:has-text('Create Sync')")
 
     page.wait_for_selector("#sync-status-badge >> text=Succeeded")

@@ -16,6 +16,7 @@ from connections.models import RateLimitState
 
 API = "https://api.digitalocean.test"
 TOKEN = "dop_v1_" + "f" * 64
+APP_ID = "6d3c6a2e-5a7b-4a60-9d38-2f6b1f1d2c11"
 
 
 @pytest.fixture(autouse=True)
@@ -61,9 +62,9 @@ def test_the_base_url_comes_from_settings_at_call_time(client, settings):
 ])
 @responses.activate
 def test_each_error_is_typed_with_a_message_for_people(client, status, body, cls, words):
-    responses.put(f"{API}/v2/apps/a1", **error(status, *body))
+    responses.put(f"{API}/v2/apps/{APP_ID}", **error(status, *body))
     with pytest.raises(cls) as raised:
-        client.update_app("a1", {"name": "x"})
+        client.update_app(APP_ID, {"name": "x"})
     assert words in raised.value.message
     assert raised.value.request_id == "req-123"
     assert TOKEN not in str(raised.value) and TOKEN not in repr(raised.value.__dict__)
@@ -71,9 +72,9 @@ def test_each_error_is_typed_with_a_message_for_people(client, status, body, cls
 
 @responses.activate
 def test_request_id_falls_back_to_the_header(client):
-    responses.get(f"{API}/v2/apps/gone", status=404, body="", headers={"x-request-id": "hdr-9"})
+    responses.get(f"{API}/v2/apps/{APP_ID}", status=404, body="", headers={"x-request-id": "hdr-9"})
     with pytest.raises(NotFound) as raised:
-        client.get_app("gone")
+        client.get_app(APP_ID)
     assert raised.value.request_id == "hdr-9"
 
 
@@ -148,9 +149,9 @@ def test_pagination_stops_at_the_page_cap(client):
 @responses.activate
 def test_logs_say_what_happened_but_never_the_token_or_bodies(client, caplog):
     caplog.set_level(logging.DEBUG)
-    responses.put(f"{API}/v2/apps/a1", json={"app": {"id": "a1"}}, headers={"x-request-id": "r-1"})
-    client.update_app("a1", {"envs": [{"key": "K", "value": "plaintext-secret-value"}]})
-    assert "PUT /v2/apps/a1 200" in caplog.text and "request_id=r-1" in caplog.text
+    responses.put(f"{API}/v2/apps/{APP_ID}", json={"app": {"id": APP_ID}}, headers={"x-request-id": "r-1"})
+    client.update_app(APP_ID, {"envs": [{"key": "K", "value": "plaintext-secret-value"}]})
+    assert f"PUT /v2/apps/{APP_ID} 200" in caplog.text and "request_id=r-1" in caplog.text
     assert TOKEN not in caplog.text and "plaintext-secret-value" not in caplog.text
 
 
@@ -204,3 +205,54 @@ def test_pacing_holds_across_threads_sharing_the_database(no_sleep):
             t.join()
         assert outcomes == ["held back"] * 4
         assert len(rsps.calls) == 1
+
+
+@responses.activate
+def test_a_web_request_waits_for_digitalocean_only_within_its_budget(client, monkeypatch):
+    """In a web request retries stop when the budget would be passed; a task keeps the full policy."""
+    now = [1000.0]
+    monkeypatch.setattr(digitalocean.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(digitalocean, "_sleep", lambda seconds: now.__setitem__(0, now[0] + seconds))
+    monkeypatch.setattr(client, "_backoff", lambda attempt: 3.0)
+    responses.get(f"{API}/v2/regions", status=503, json={"id": "service_unavailable", "message": "x"})
+    with digitalocean.web_request_budget(5.0), pytest.raises(Unavailable):
+        client.list_regions()
+    assert len(responses.calls) == 2  # one retry fitted in 5 s, the next would not
+    responses.calls.reset()
+    with pytest.raises(Unavailable):
+        client.list_regions()
+    assert len(responses.calls) == digitalocean.MAX_ATTEMPTS
+
+
+@responses.activate
+def test_a_web_request_past_its_budget_sends_nothing_more(client, monkeypatch):
+    now = [1000.0]
+    monkeypatch.setattr(digitalocean.time, "monotonic", lambda: now[0])
+    with digitalocean.web_request_budget(5.0):
+        now[0] += 5.0
+        with pytest.raises(Unavailable, match="did not answer within 5 seconds"):
+            client.get_account()
+    assert len(responses.calls) == 0
+
+
+@responses.activate
+def test_redirects_are_never_followed(client):
+    responses.get(f"{API}/v2/account", status=302, headers={"Location": "https://elsewhere.example/steal"})
+    with pytest.raises(Unavailable, match="redirect"):
+        client.get_account()
+    assert [call.request.url for call in responses.calls] == [f"{API}/v2/account"]
+
+
+@responses.activate
+@pytest.mark.parametrize("call", [
+    lambda c: c.get_app("../account"), lambda c: c.update_app("../account", {}),
+    lambda c: c.get_droplet("1?tag_name=devpilot"), lambda c: c.delete_droplet("../../account"),
+    lambda c: c.droplet_action("1/../../account", "reboot"), lambda c: c.get_action("x"),
+    lambda c: c.get_firewall("../droplets"), lambda c: c.delete_firewall("1"),
+    lambda c: c.get_ssh_key("../../account"),
+], ids=["get_app", "update_app", "get_droplet", "delete_droplet", "droplet_action", "get_action", "get_firewall",
+        "delete_firewall", "get_ssh_key"])
+def test_path_like_ids_never_reach_another_endpoint(client, call):
+    with pytest.raises(digitalocean.Rejected, match="is not a DigitalOcean id"):
+        call(client)
+    assert len(responses.calls) == 0

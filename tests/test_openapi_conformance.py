@@ -5,6 +5,7 @@ import pytest
 from connections import services as connections
 from connections.digitalocean import DigitalOceanClient
 from devpilot import secrets
+from provisioning.schemas import ServerDetails
 from syncs import engine
 from syncs.models import Sync
 from tests.openapi import check_answer, check_request
@@ -44,8 +45,8 @@ def traffic(workspace, fake_do, monkeypatch):
     monkeypatch.setattr(tasks, "enqueue_action", lambda *args: None)
     fake_do.boot_after_gets = 1
     fake_do.fail_next("POST", r"^/v2/droplets$", status="timeout", after_applying=True)
-    server = servers.create(workspace, connection, name="web-1", region="nyc3", size="s-1vcpu-1gb",
-                            image="ubuntu-24-04-x64", ipv6=True)
+    server = servers.create(workspace, connection, ServerDetails(name="web-1", ipv6=True), region="nyc3",
+                            size="s-1vcpu-1gb", image="ubuntu-24-04-x64")
     for _ in range(10):
         if steps.advance(server.pk) is None:
             break
@@ -56,8 +57,8 @@ def traffic(workspace, fake_do, monkeypatch):
     reconcile.reconcile_all()
     lifecycle.run(server.pk, "destroy", sleep=lambda s: None)
     fake_do.tokens["dop_v1_good"]["account"]["droplet_limit"] = 0
-    limited = servers.create(workspace, connection, name="web-2", region="nyc3", size="s-1vcpu-1gb",
-                             image="ubuntu-24-04-x64")
+    limited = servers.create(workspace, connection, ServerDetails(name="web-2"), region="nyc3",
+                             size="s-1vcpu-1gb", image="ubuntu-24-04-x64")
     steps.advance(limited.pk)
     fake_do.fail_next("GET", r"/v2/account", status=500, times=10)
     connections.test(connection)

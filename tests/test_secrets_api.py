@@ -29,7 +29,7 @@ def test_create_read_update_delete_like_infisical(api, workspace, dev):
     assert [(s["secretKey"], s["secretValue"]) for s in listed.json()["secrets"]] == [("DB_PASSWORD", "new")]
     deleted = api.delete("/api/v3/secrets/raw/DB_PASSWORD")
     assert deleted.status_code == 400, deleted.json()
-    assert deleted.json()["details"] == {"workspaceId": ["This field is required."]}, deleted.json()
+    assert deleted.json()["details"] == [{"field": "body", "message": "This field is required."}], deleted.json()
     deleted = api.client.delete("/api/v3/secrets/raw/DB_PASSWORD", params(workspace), content_type="application/json")
     assert deleted.status_code == 200
     assert secrets.read_folder(dev, "/app-secrets") == {}
@@ -49,7 +49,7 @@ def test_bad_input_is_a_400_with_a_reason(api, workspace, dev):
     bad_key = api.post("/api/v3/secrets/raw/1BAD", {**params(workspace), "secretValue": "x"})
     assert bad_key.status_code == 400 and "not a valid key" in bad_key.json()["message"]
     no_env = api.get("/api/v3/secrets/raw", {"workspaceId": str(workspace.pk)})
-    assert no_env.status_code == 400 and no_env.json()["details"] == {"environment": ["This field is required."]}
+    assert no_env.status_code == 400 and no_env.json()["details"] == [{"field": "environment", "message": "This field is required."}]
     unknown_path = api.get("/api/v3/secrets/raw", params(workspace, "/nope"))
     assert unknown_path.status_code == 404
     stale = api.post("/api/v3/secrets/raw/A", {**params(workspace), "secretValue": "1"})
@@ -65,9 +65,28 @@ def test_batch_writes_are_all_or_nothing(api, workspace, dev):
     assert again.status_code == 400
     assert "NEW" not in secrets.read_folder(dev, "/app-secrets")
     bad = api.patch("/api/v3/secrets/batch/raw", {**params(workspace), "secrets": [{"secretKey": "K0", "secretValue": "a"}, {"secretKey": "K1-", "secretValue": "b"}]})
-    assert bad.status_code == 404
+    assert bad.status_code == 400 and "K1-" in bad.json()["message"]
     patched = api.patch("/api/v3/secrets/batch/raw", {**params(workspace), "secrets": [{"secretKey": "K0", "secretValue": "zero"}]})
     assert patched.json()["secrets"][0]["secretValue"] == "zero"
     removed = api.client.delete("/api/v3/secrets/batch/raw", {**params(workspace), "secrets": [{"secretKey": "K1"}, {"secretKey": "K2"}]}, content_type="application/json")
     assert removed.status_code == 200
     assert secrets.read_folder(dev, "/app-secrets") == {"K0": "zero"}
+
+
+def test_api_answers_are_never_cached(api, workspace, dev):
+    secrets.create_secret(dev, "/app-secrets", "K", "v")
+    assert "no-store" in api.get("/api/v3/secrets/raw", params(workspace))["Cache-Control"]
+    assert "no-store" in api.get("/api/v3/secrets/raw/NOPE", params(workspace))["Cache-Control"]
+
+
+def test_every_value_read_through_the_api_is_audited(api, api_client_for, workspace, dev):
+    from devpilot.models import AuditEvent
+
+    secrets.create_secret(dev, "/app-secrets", "K", "v")
+    api.get("/api/v3/secrets/raw", params(workspace))
+    api.get("/api/v3/secrets/raw/K", params(workspace))
+    api.get("/api/v3/secrets/raw", {**params(workspace), "viewSecretValue": "false"})  # keys only: not a read
+    api_client_for(workspace, Role.VIEWER).get("/api/v3/secrets/raw", params(workspace))  # no values for viewers
+    reads = AuditEvent.objects.filter(action=secrets.VALUES_READ).order_by("created_at")
+    assert [(e.actor_label.startswith("API token"), e.data["how"], e.data["keys"]) for e in reads] == [
+        (True, "api", ["K"]), (True, "api", ["K"])]

@@ -1,5 +1,7 @@
 import pytest
 
+from tests.conftest import error_fields
+
 from connections.models import Connection
 from devpilot.models import AuditEvent, Role
 from provisioning import tasks
@@ -41,7 +43,7 @@ def test_create_and_read_a_server(api, connection, no_background):
 
 
 def test_bad_bodies_are_explained(api, connection):
-    assert api.post("/api/v1/servers", {"name": "x"}).json()["details"].keys() == {"connectionId", "region", "size", "image"}
+    assert error_fields(api.post("/api/v1/servers", {"name": "x"})) == {"connectionId", "region", "size", "image"}
     bad_name = api.post("/api/v1/servers", body(connection, name="web_1"))
     assert bad_name.status_code == 400 and "hostname rule" in bad_name.json()["message"]
     bad_port = api.post("/api/v1/servers", body(connection, inboundRules=[{"ports": "99999"}]))
@@ -83,7 +85,10 @@ def test_viewers_read_servers_but_cannot_change_them(api_client_for, workspace, 
 
 def test_agent_endpoints_refuse_workspace_tokens_and_garbage(api, client):
     assert api.post("/api/v1/agent/heartbeat", {}).status_code == 401
-    assert client.post("/api/v1/agent/register", "not json", content_type="application/json").status_code == 400
+    assert client.post("/api/v1/agent/register", "not json", content_type="application/json").status_code == 401
+    garbage = client.post("/api/v1/agent/register", "not json", content_type="application/json",
+                          HTTP_AUTHORIZATION="Bearer x")
+    assert garbage.status_code == 400
     assert client.get("/api/v1/agent/register").status_code == 405
 
 

@@ -29,13 +29,10 @@ def sync(workspace, dev, fake_do):
                                folder=dev.folders.get(path="/app"), app_id=app["id"], app_name="web")
 
 
-def time_passes(sync_id):
-    """A sleep that lets the debounce window elapse."""
-
-    def sleep(seconds):
-        Sync.objects.filter(pk=sync_id).update(pending_run_at=timezone.now() - timezone.timedelta(seconds=1))
-
-    return sleep
+def debounce_elapses(sync_id):
+    """The scheduled check comes once the debounce window has passed."""
+    Sync.objects.filter(pk=sync_id).update(pending_run_at=timezone.now() - timezone.timedelta(seconds=1))
+    return sync_id
 
 
 def test_a_burst_of_100_edits_gives_one_deployment(sync, dev, fake_do, dispatches, django_capture_on_commit_callbacks, settings):
@@ -48,7 +45,7 @@ def test_a_burst_of_100_edits_gives_one_deployment(sync, dev, fake_do, dispatche
     assert dispatches == [sync.pk]  # one dispatcher for the whole burst
     sync.refresh_from_db()
     assert sync.pending_run_at > timezone.now() and sync.sync_status == "pending"
-    tasks.dispatch(sync.pk, sleep=time_passes(sync.pk))
+    tasks.dispatch(debounce_elapses(sync.pk))
     assert fake_do.deployments(sync.app_id) == 1
     assert fake_do.plaintext(fake_do.app_envs(sync.app_id)["COUNTER"]["value"]) == "100"
 
@@ -70,9 +67,9 @@ def test_an_edit_during_a_run_schedules_exactly_one_more_run(sync, dev, fake_do,
     with django_capture_on_commit_callbacks(execute=True):
         secrets.create_secret(dev, "/app", "B", "x")
     assert len(dispatches) == 1
-    tasks.dispatch(sync.pk, sleep=time_passes(sync.pk))
+    tasks.dispatch(debounce_elapses(sync.pk))
     assert len(dispatches) == 2  # the edit during the run queued one more
-    tasks.dispatch(sync.pk, sleep=time_passes(sync.pk))
+    tasks.dispatch(debounce_elapses(sync.pk))
     assert len(dispatches) == 2
     assert fake_do.deployments(sync.app_id) == 2
     assert fake_do.plaintext(fake_do.app_envs(sync.app_id)["A"]["value"]) == "2"

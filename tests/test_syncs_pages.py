@@ -109,3 +109,84 @@ def test_a_removed_connection_shows_on_the_sync_page(client_for, owner, workspac
     services.remove(connection)
     page = client_for(owner).get(f"/w/{workspace.slug}/syncs/{sync.pk}/").content.decode()
     assert "The connection was removed" in page
+
+
+def test_deleting_with_removal_is_queued_and_the_page_follows_it(client_for, owner, workspace, world, fake_do,
+                                                                 django_capture_on_commit_callbacks):
+    dev, connection, app = world
+    sync = Sync.objects.create(workspace=workspace, name="todo-dev", connection=connection, environment=dev,
+                               folder=dev.folders.get(path="/app-secrets"), app_id=app["id"], app_name="todo")
+    client = client_for(owner)
+    calls = len(fake_do.requests)
+    with django_capture_on_commit_callbacks() as queued:
+        answer = client.post(f"/w/{workspace.slug}/syncs/{sync.pk}/delete/", {"remove_secrets": "yes"}, follow=True)
+    assert len(fake_do.requests) == calls  # nothing sent to DigitalOcean inside the request
+    assert "the sync is deleted once they are removed" in answer.content.decode()
+    assert 'hx-trigger="every 2s"' in answer.content.decode()  # the page follows the queued removal
+    for callback in queued:
+        callback()
+    assert not Sync.objects.filter(pk=sync.pk).exists()
+    poll = client.get(f"/w/{workspace.slug}/syncs/{sync.pk}/status/", HTTP_HX_REQUEST="true")
+    assert poll["HX-Redirect"] == f"/w/{workspace.slug}/syncs/"
+
+
+def _through_details(client, workspace, connection, app, key_schema=""):
+    client.get(f"/w/{workspace.slug}/syncs/new/")
+    client.post(wizard_url(workspace, "source"), {"environment": "dev", "secret_path": "/app-secrets"})
+    client.post(wizard_url(workspace, "destination"), {"connection": connection.pk, "app_id": app["id"],
+                                                         "env_type": "SECRET", "env_scope": "RUN_TIME"})
+    client.post(wizard_url(workspace, "options"), {"initial_sync_behavior": "overwrite-destination",
+                                                     "key_schema": key_schema, "auto_sync_enabled": "on"})
+    client.post(wizard_url(workspace, "details"), {"name": "todo-dev", "description": ""})
+
+
+def test_a_sync_that_deletes_variables_needs_a_confirmation_naming_how_many(
+        client_for, owner, workspace, world, fake_do, django_capture_on_commit_callbacks):
+    dev, connection, _ = world
+    app = fake_do.add_app("crm", envs=[{"key": k, "value": "x", "type": "GENERAL", "scope": "RUN_TIME"}
+                                       for k in ("LEGACY", "OLD_KEY")])
+    client = client_for(owner)
+    _through_details(client, workspace, connection, app)
+    review = client.get(wizard_url(workspace, "review")).content.decode()
+    assert "This sync deletes 2 variables from crm" in review
+    assert 'name="confirm_deletions" value="2" required' in review
+
+    refused = client.post(wizard_url(workspace, "review"), {"go": "create"})
+    assert refused.status_code == 200 and "tick the confirmation" in refused.content.decode()
+    wrong_count = client.post(wizard_url(workspace, "review"), {"go": "create", "confirm_deletions": "1"})
+    assert wrong_count.status_code == 200 and not Sync.objects.exists()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        created = client.post(wizard_url(workspace, "review"), {"go": "create", "confirm_deletions": "2"})
+    assert created.status_code == 302 and Sync.objects.get().name == "todo-dev"
+    assert set(fake_do.app_envs(app["id"])) == {"TOKEN"}
+
+
+def test_a_sync_that_deletes_nothing_needs_no_confirmation(client_for, owner, workspace, world, fake_do):
+    dev, connection, _ = world
+    app = fake_do.add_app("crm", envs=[{"key": "LEGACY", "value": "x", "type": "GENERAL", "scope": "RUN_TIME"}])
+    client = client_for(owner)
+    _through_details(client, workspace, connection, app, key_schema="DEVPILOT_{{secretKey}}")
+    assert "confirm_deletions" not in client.get(wizard_url(workspace, "review")).content.decode()
+    assert client.post(wizard_url(workspace, "review"), {"go": "create"}).status_code == 302
+
+
+def test_options_suggest_a_key_schema_when_the_app_holds_other_variables(client_for, owner, workspace, world, fake_do):
+    dev, connection, _ = world
+    app = fake_do.add_app("crm", envs=[{"key": "LEGACY", "value": "x", "type": "GENERAL", "scope": "RUN_TIME"}])
+    client = client_for(owner)
+    client.post(wizard_url(workspace, "source"), {"environment": "dev", "secret_path": "/app-secrets"})
+    client.post(wizard_url(workspace, "destination"), {"connection": connection.pk, "app_id": app["id"],
+                                                         "env_type": "SECRET", "env_scope": "RUN_TIME"})
+    options = client.get(wizard_url(workspace, "options")).content.decode()
+    assert "crm already holds 1 variable that the source does not" in options and "<code>LEGACY</code>" in options
+    assert "Suggested key schema: <code>DEVPILOT_{{secretKey}}</code>" in options
+    assert "<code>DEVPILOT_TOKEN</code>" in options
+    # "Use this key schema" fills it in; with it, nothing is left to warn about.
+    used = client.get(wizard_url(workspace, "options") + "?key_schema=DEVPILOT_%7B%7BsecretKey%7D%7D").content.decode()
+    assert 'value="DEVPILOT_{{secretKey}}"' in used and "key-schema-suggestion" not in used
+    # An app holding only what the source has gets no suggestion.
+    clean = fake_do.add_app("clean", envs=[{"key": "TOKEN", "value": "x", "type": "GENERAL", "scope": "RUN_TIME"}])
+    client.post(wizard_url(workspace, "destination"), {"connection": connection.pk, "app_id": clean["id"],
+                                                         "env_type": "SECRET", "env_scope": "RUN_TIME"})
+    assert "key-schema-suggestion" not in client.get(wizard_url(workspace, "options")).content.decode()

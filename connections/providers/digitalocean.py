@@ -1,5 +1,7 @@
 """DigitalOcean: a personal access token, validated with GET /v2/account."""
 
+from django.views.decorators.debug import sensitive_variables
+
 from connections import digitalocean as api
 from connections.models import Status
 from connections.providers.errors import ProviderError
@@ -38,6 +40,7 @@ def _explain(error):
         Status.UNREACHABLE)
 
 
+@sensitive_variables("token")
 def validate(token):
     from connections.providers import Account
 
@@ -52,6 +55,7 @@ def validate(token):
     )
 
 
+@sensitive_variables("token")
 def probe(token, rate_key=None):
     """Which read scopes work. Write scopes cannot be checked without side effects."""
     client = api.DigitalOceanClient(token, rate_key=rate_key)

@@ -17,6 +17,7 @@ import socket
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 VERSION = "1.0.0"
@@ -26,12 +27,30 @@ def log(message):
     print(f"devpilot-agent: {message}", file=sys.stderr, flush=True)
 
 
+def origin(url):
+    parts = urllib.parse.urlsplit(url)
+    return parts.scheme, parts.hostname, parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+
+
+class SameOriginRedirects(urllib.request.HTTPRedirectHandler):
+    """urllib sends every header again after a redirect, the credential included: never to another origin."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        if origin(newurl) != origin(req.full_url):
+            raise urllib.error.HTTPError(req.full_url, code, f"refused a redirect to another origin "
+                                         f"({urllib.parse.urlsplit(newurl).netloc})", headers, fp)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+OPENER = urllib.request.build_opener(SameOriginRedirects)
+
+
 def post(server, path, credential, payload, timeout=15):
     request = urllib.request.Request(
         server.rstrip("/") + path, data=json.dumps(payload).encode(), method="POST",
         headers={"Authorization": f"Bearer {credential}", "Content-Type": "application/json",
                  "User-Agent": f"devpilot-agent/{VERSION}"})
-    with urllib.request.urlopen(request, timeout=timeout) as response:
+    with OPENER.open(request, timeout=timeout) as response:
         return json.loads(response.read() or b"{}")
 
 
@@ -95,7 +114,7 @@ def with_retries(action, attempts, what):
         except urllib.error.HTTPError as e:
             if 400 <= e.code < 500 and e.code != 429:
                 raise
-            log(f"{what} failed (HTTP {e.code}), attempt {attempt}")
+            log(f"{what} failed (HTTP {e.code}: {e.reason}), attempt {attempt}")
         except (urllib.error.URLError, OSError) as e:
             log(f"{what} failed ({getattr(e, 'reason', e)}), attempt {attempt}")
         if attempt < attempts:
@@ -112,7 +131,12 @@ def main(argv=None):
     parser.add_argument("--state", default="/var/lib/devpilot/agent.json", help="where the credential is kept")
     parser.add_argument("--once", action="store_true", help="register if needed, send one heartbeat, exit")
     parser.add_argument("--attempts", type=int, default=8, help="tries per contact before giving up")
+    parser.add_argument("--allow-http", action="store_true",
+                        help="talk to Devpilot over plain HTTP (only on a private network you trust)")
     args = parser.parse_args(argv)
+    if urllib.parse.urlsplit(args.server).scheme != "https" and not args.allow_http:
+        raise SystemExit("devpilot-agent: --server must be an https:// URL (the credential would travel in clear); "
+                         "pass --allow-http only on a private network")
 
     credential = load_credential(args.state)
     if not credential:

@@ -8,6 +8,8 @@ variables' EV[...] values go back untouched. Only managed variables change.
 import copy
 import re
 
+from connections import digitalocean
+
 from syncs import keyschema
 from syncs.destinations import (
     CREATE, DELETE, DRIFT, KEEP, UNCHANGED, UPDATE, Applied, Change, DestinationError, Plan, value_hash,
@@ -127,7 +129,35 @@ def apply(sync, client, plan, desired):
         rewritten.append(_variable(sync, key, desired[key]) if key in updates else variable)
     rewritten += [_variable(sync, key, desired[key]) for key in plan.keys(CREATE)]
     envs[:] = rewritten
-    app = client.update_app(sync.app_id, spec)
+    try:
+        app = client.update_app(sync.app_id, spec)
+    except digitalocean.Unavailable as error:
+        if not error.request_sent:
+            raise
+        app = _read_back(sync, client, plan, desired, error)
     stored = {e.get("key"): e.get("value") for e in target_envs(copy.deepcopy(app.get("spec") or {}), sync.component)}
     written = plan.keys(CREATE) + plan.keys(UPDATE)
     return Applied(remote_values={key: fingerprint(stored.get(key)) for key in written}, deployment_started=True)
+
+
+def _read_back(sync, client, plan, desired, error):
+    """The PUT's answer was lost: read the app and decide whether it took effect (then it is not sent again,
+    which would start a second deployment, and what it stored is recorded as ours). Otherwise raise `error`."""
+    try:
+        app = client.get_app(sync.app_id)
+    except digitalocean.DigitalOceanError:
+        raise error from None
+    current = {e.get("key"): e for e in target_envs(copy.deepcopy(app.get("spec") or {}), sync.component)}
+    for key in plan.keys(CREATE) + plan.keys(UPDATE):
+        stored = current.get(key)
+        if stored is None or stored.get("type", DEFAULT_TYPE) != sync.env_type or \
+                stored.get("scope", DEFAULT_SCOPE) != sync.env_scope:
+            raise error
+        value = stored.get("value") or ""
+        if sync.env_type == "GENERAL" and value != desired[key]:
+            raise error
+        if sync.env_type == "SECRET" and (not value.startswith("EV[") or plan.remote.get(key) == value):
+            raise error  # a secret we wrote comes back as a new EV[...]
+    if any(key in current for key in plan.keys(DELETE)):
+        raise error
+    return app
