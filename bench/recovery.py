@@ -27,9 +27,13 @@ SERVERS = 3
 class Cluster:
     """One `manage.py qcluster` in its own process group."""
 
-    def __init__(self, env):
+    def __init__(self, env, log=None):
+        """`log`: a file the cluster's output is appended to (a failing test prints it); none by default."""
+        output = open(log, "ab") if log else subprocess.DEVNULL
         self.process = subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env,
-                                        start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                        start_new_session=True, stdout=output, stderr=subprocess.STDOUT)
+        if log:
+            output.close()  # the child has its own descriptor
 
     def kill(self):
         """kill -9 of the whole cluster (sentinel, pusher, monitor and workers), as a machine would lose them."""
