@@ -29,6 +29,8 @@ DEFAULT_EXCEPTION_REPORTER_FILTER = "devpilot.reporting.AlwaysSafeExceptionRepor
 DIGITALOCEAN_API_URL = env("DIGITALOCEAN_API_URL", default="https://api.digitalocean.com").rstrip("/")
 DEVPILOT_AUTOSYNC_DEBOUNCE = env.int("DEVPILOT_AUTOSYNC_DEBOUNCE", default=5)
 DEVPILOT_LEASE_SECONDS = env.int("DEVPILOT_LEASE_SECONDS", default=20)  # worker leases; the sweeper resumes work after one
+DEVPILOT_DO_CALLS_PER_MINUTE = env.int("DEVPILOT_DO_CALLS_PER_MINUTE", default=240)  # per token; DigitalOcean allows 250
+DEVPILOT_DO_CALLS_PER_HOUR = env.int("DEVPILOT_DO_CALLS_PER_HOUR", default=4800)  # and 5,000 (connections/budget.py)
 DEVPILOT_HTTPS = env.bool("DEVPILOT_HTTPS", default=not DEBUG)
 REDIS_URL = env("REDIS_URL", default="")
 
@@ -41,7 +43,6 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_htmx",
-    "django_q",
     "allauth",
     "allauth.account",
     "allauth.mfa",
@@ -50,6 +51,7 @@ INSTALLED_APPS = [
     "connections",
     "syncs",
     "provisioning",
+    "django_q",  # after devpilot, whose `qcluster` command (schedules within a second) takes precedence
 ]
 
 MIDDLEWARE = [

@@ -250,3 +250,41 @@ def axe_violations(page) -> list[dict]:
 def describe_violations(url, violations) -> list[str]:
     return [f"{url}: {v['id']} ({v['impact']}) {v['help']}: " + "; ".join(n["target"] for n in v["nodes"])
             for v in violations]
+
+
+# --- Real workers (qcluster processes on PostgreSQL) -------------------------------------------
+
+
+def worker_database_url() -> str:
+    """The test database, as a URL for worker processes started by a test."""
+    from django.conf import settings
+
+    config = settings.DATABASES["default"]
+    return (f"postgres://{config['USER'] or 'postgres'}@{config['HOST'] or '127.0.0.1'}:{config['PORT'] or 5432}/"
+            f"{config['NAME']}")
+
+
+# The ORM broker without REDIS_URL, Redis with it: CI runs the worker tests once each way (.ci/run).
+# BROKERS=redis,orm runs both in one go.
+WORKER_BROKERS = os.environ.get("BROKERS", "redis" if os.environ.get("REDIS_URL") else "orm").split(",")
+
+
+@pytest.fixture(params=WORKER_BROKERS)
+def broker(request, requires_postgres, monkeypatch):
+    """The broker the workers use (a Redis URL, or None for the ORM broker); this process enqueues into it."""
+    from django_q.conf import Conf
+
+    monkeypatch.setattr(Conf, "SYNC", False)
+    url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/5"
+    if request.param == "redis":
+        import redis
+
+        try:
+            redis.Redis.from_url(url).flushdb()
+        except redis.ConnectionError:
+            pytest.skip(f"no Redis at {url}")
+        monkeypatch.setattr(Conf, "ORM", None)
+        monkeypatch.setattr(Conf, "REDIS", url)
+        return url
+    monkeypatch.setattr(Conf, "ORM", "default")
+    return None

@@ -1,4 +1,4 @@
-"""Real django-q2 workers, many syncs, one app: no sync overwrites another's update."""
+"""Real django-q2 workers, many syncs, one app: no sync overwrites another's update, and they share deployments."""
 
 import os
 import signal
@@ -17,17 +17,14 @@ from syncs import services
 from syncs.models import Sync
 
 ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import worker_database_url
+
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
-
-
-def database_url():
-    config = settings.DATABASES["default"]
-    return f"postgres://{config['USER'] or 'postgres'}@{config['HOST'] or '127.0.0.1'}:{config['PORT'] or 5432}/{config['NAME']}"
 
 
 @pytest.fixture
 def workers(fake_do_server, requires_postgres):
-    env = {**os.environ, "DATABASE_URL": database_url(), "DEVPILOT_TEST_Q_SYNC": "false",
+    env = {**os.environ, "DATABASE_URL": worker_database_url(), "DEVPILOT_TEST_Q_SYNC": "false",
            "DIGITALOCEAN_API_URL": settings.DIGITALOCEAN_API_URL, "DJANGO_SETTINGS_MODULE": "tests.settings",
            "Q_WORKERS": "3"}
     processes = [
@@ -76,4 +73,5 @@ def test_many_syncs_to_one_app_lose_nothing(workspace, fake_do_server, workers, 
     assert set(envs) == expected
     assert {fake_do_server.plaintext(envs[f"TEAM{i}_TOKEN"]["value"]) for i in range(count)} == {f"t{i}" for i in range(count)}
     assert envs["FOREIGN"]["value"] == "keep me"
-    assert fake_do_server.deployments(app["id"]) == count
+    # Runs owed at once share one batch (one PUT, one deployment); creations spread over time may take a few.
+    assert 1 <= fake_do_server.deployments(app["id"]) < count

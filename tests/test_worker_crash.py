@@ -3,12 +3,11 @@
 Two real qcluster processes on PostgreSQL provision servers against the fake DigitalOcean (a local HTTP
 server); one cluster is killed during create, boot polling, the firewall, the agent wait, a resize and a
 sync holding its app's lease, and a fresh one started each time. Leases are 5 s here (20 s in production).
-The sweeper is installed as in production (every minute; django-q2 looks at schedules every 15 s); this test also
-runs it every 5 s from the web side, so it takes about two minutes per broker rather than six.
+The sweeper is installed as in production (every minute; devpilot's qcluster starts due schedules within a
+second); this test also runs it every 5 s from the web side, so it takes about a minute per broker, not five.
 """
 
 import base64
-import os
 import re
 import time
 
@@ -28,41 +27,12 @@ from provisioning.schemas import ServerDetails
 from syncs import services as sync_services
 from syncs.models import Sync
 
+from tests.conftest import worker_database_url
+
 pytestmark = [pytest.mark.worker, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 FINAL = {ServerStatus.READY, ServerStatus.FAILED, ServerStatus.AGENT_MISSING, ServerStatus.DESTROYED}
 SERVERS = 4
 SYNCS = 3
-
-
-def database_url():
-    config = settings.DATABASES["default"]
-    return f"postgres://{config['USER'] or 'postgres'}@{config['HOST'] or '127.0.0.1'}:{config['PORT'] or 5432}/{config['NAME']}"
-
-
-# The ORM broker without REDIS_URL, Redis with it: CI runs the worker tests once each way (.ci/run).
-# BROKERS=redis,orm runs both in one go.
-BROKERS = os.environ.get("BROKERS", "redis" if os.environ.get("REDIS_URL") else "orm").split(",")
-
-
-@pytest.fixture(params=BROKERS)
-def broker(request, requires_postgres, monkeypatch):
-    """The broker the workers use; this process (the web side) enqueues into the same one."""
-    from django_q.conf import Conf
-
-    monkeypatch.setattr(Conf, "SYNC", False)
-    url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/5"
-    if request.param == "redis":
-        import redis
-
-        try:
-            redis.Redis.from_url(url).flushdb()
-        except redis.ConnectionError:
-            pytest.skip(f"no Redis at {url}")
-        monkeypatch.setattr(Conf, "ORM", None)
-        monkeypatch.setattr(Conf, "REDIS", url)
-        return url
-    monkeypatch.setattr(Conf, "ORM", "default")
-    return None
 
 
 def registration_token(fake, server):
@@ -79,7 +49,7 @@ def test_kill_9_at_every_point_loses_nothing(workspace, fake_do_server, broker, 
                      ("POST", r"^/v2/droplets/\d+/actions$", 2.0)]
     install()  # the sweeper, every minute
     settings.DEVPILOT_LEASE_SECONDS = 5
-    env = worker_env(database_url(), settings.DIGITALOCEAN_API_URL, broker, lease=5)
+    env = worker_env(worker_database_url(), settings.DIGITALOCEAN_API_URL, broker, lease=5)
     log = tmp_path / "clusters.log"
     clusters = [Cluster(env, log), Cluster(env, log)]
     try:
@@ -113,7 +83,7 @@ def _scenario(workspace, fake, clusters, env, log):
     points = {"creating": ServerStatus.CREATING, "booting": ServerStatus.BOOTING,
               "firewall": ServerStatus.CONFIGURING, "agent wait": ServerStatus.INSTALLING_AGENT}
     resized = synced = False
-    # About two minutes when all is well (scheduled checks may start up to 15 s late); the deadline only
+    # About a minute when all is well; the deadline only
     # bounds a run that is really stuck, so it leaves a slow machine room.
     deadline = time.monotonic() + 360
     swept = 0.0
