@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from connections.models import Connection, RateLimitState
+from connections.models import CallBucket, Connection, RateLimitState
 
 
 @admin.register(Connection)
@@ -26,6 +26,30 @@ class ConnectionAdmin(admin.ModelAdmin):
         return False  # connecting validates the token first: use the Integrations page or the API
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Written by the DigitalOcean client only (connections/budget.py): shown, never edited."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(CallBucket)
+class CallBucketAdmin(ReadOnlyAdmin):
+    """Calls per token (its SHA-256) and 10-second slot."""
+
+    list_display = ["rate_key", "starts_at", "calls"]
+    search_fields = ["rate_key"]
+    ordering = ["-slot"]
+
+
 @admin.register(RateLimitState)
-class RateLimitStateAdmin(admin.ModelAdmin):
+class RateLimitStateAdmin(ReadOnlyAdmin):
+    """DigitalOcean's own word: a 429 or few calls left, heeded until reset_at."""
+
     list_display = ["rate_key", "remaining", "reset_at", "updated_at"]

@@ -3,8 +3,14 @@
 Every error becomes a typed exception whose message is ready for the user and never
 contains the token. Reads and idempotent writes are retried on 5xx and connection
 errors; a POST is never retried after a 5xx or a timeout (a Droplet could be created
-twice): callers reconcile instead. Rate-limit headers are remembered per connection in
-the database, so every worker sharing a token paces itself.
+twice): callers reconcile instead.
+
+Rate limits: every request, retries included, first takes one call from its token's budget
+(connections/budget.py, shared through the database by every worker and machine; its docstring
+holds the policy). When the budget or DigitalOcean's own limit is spent until a moment at most
+MAX_RATE_WAIT away, the client sleeps until then (in a web request only within its time budget,
+WEB_REQUEST_BUDGET); further away it raises RateLimited with reset_at, so a task reschedules
+instead of sleeping. A 429 makes every process hold off until DigitalOcean's reset.
 """
 
 import logging
@@ -21,6 +27,7 @@ import requests
 from django.conf import settings
 from django.utils import timezone
 
+from connections.budget import CallBudget, Refusal, rate_key_for
 from devpilot.errors import DevpilotError, Forbidden, Invalid, UpstreamError
 from devpilot.errors import NotFound as DevpilotNotFound
 from devpilot.errors import RateLimited as DevpilotRateLimited
@@ -36,8 +43,6 @@ MAX_PAGES = 100
 PER_PAGE = 200
 # Wait for a rate-limit reset this close; further away, raise so a task can reschedule.
 MAX_RATE_WAIT = 5.0
-# Start pacing when this few requests are left in the window.
-LOW_REMAINING = 10
 
 # Scope DigitalOcean requires per operation, for 403 messages.
 SCOPES = {
@@ -214,62 +219,12 @@ def _sleep(seconds):
     time.sleep(seconds)
 
 
-class RateLimitBook:
-    """The last rate-limit headers seen for one token, shared through the database."""
-
-    def __init__(self, rate_key):
-        self.rate_key = rate_key
-
-    def _model(self):
-        from connections.models import RateLimitState
-
-        return RateLimitState
-
-    def record(self, response):
-        if not self.rate_key:
-            return
-        remaining = response.headers.get("ratelimit-remaining")
-        reset = response.headers.get("ratelimit-reset")
-        if not (remaining and remaining.isdigit() and reset and reset.isdigit()):
-            return
-        self._model().objects.update_or_create(
-            rate_key=self.rate_key,
-            defaults={"remaining": int(remaining), "reset_at": datetime.fromtimestamp(int(reset), tz=UTC)},
-        )
-
-    def exhaust(self, reset_at):
-        if self.rate_key:
-            self._model().objects.update_or_create(rate_key=self.rate_key, defaults={"remaining": 0, "reset_at": reset_at})
-
-    def wait_turn(self):
-        """Before a request: when the shared budget is nearly spent, wait for the reset or give up."""
-        if not self.rate_key:
-            return
-        state = self._model().objects.filter(rate_key=self.rate_key).first()
-        if state is None or state.remaining > LOW_REMAINING:
-            return
-        now = timezone.now()
-        if state.reset_at <= now:
-            return
-        wait = (state.reset_at - now).total_seconds()
-        if state.remaining > 0 and wait <= MAX_RATE_WAIT * 2:
-            # Spread the few requests left over the rest of the window.
-            _sleep(wait / (state.remaining + 1))
-            return
-        if wait <= MAX_RATE_WAIT:
-            _sleep(wait)
-            return
-        raise RateLimited(
-            f"DigitalOcean's rate limit for this token is used up until {state.reset_at:%H:%M:%S} UTC.",
-            reset_at=state.reset_at, status=429,
-        )
-
-
 class DigitalOceanClient:
     def __init__(self, token, *, rate_key=None, base_url=None):
+        """`rate_key` names the call budget; by default the token's hash, shared by every client of the token."""
         self._token = token
         self._base_url = base_url
-        self.rate_book = RateLimitBook(rate_key)
+        self.budget = CallBudget(rate_key or rate_key_for(token))
         self.session = requests.Session()
         self.session.headers.update({
             "Authorization": f"Bearer {token}",
@@ -285,7 +240,7 @@ class DigitalOceanClient:
 
     @classmethod
     def for_connection(cls, connection):
-        return cls(connection.token, rate_key=str(connection.pk))
+        return cls(connection.token)  # connections holding the same token share its budget
 
     @property
     def base_url(self):
@@ -297,9 +252,10 @@ class DigitalOceanClient:
         url = path if path.startswith("http") else self.base_url + path
         retriable = method in ("GET", "PUT", "DELETE", "HEAD") if retry is None else retry
         attempt = 0
+        waited_out_429 = False
         while True:
             attempt += 1
-            self.rate_book.wait_turn()
+            self._take_turn(heed_hold=not waited_out_429)
             started = time.monotonic()
             try:
                 response = self.session.request(method, url, params=params, json=json, timeout=_timeouts(),
@@ -322,7 +278,8 @@ class DigitalOceanClient:
                 self.request_ids.append(request_id)
             self._log(method, url, response.status_code, started, request_id)
             self.calls.append((method, urlsplit(url).path, response.status_code))
-            self.rate_book.record(response)
+            if response.status_code != 429:  # a 429 holds everyone off below, with its own reset
+                self.budget.observe(response.headers)
             if 300 <= response.status_code < 400:
                 # Never followed: the token would go with it to wherever the redirect points.
                 raise Unavailable(f"DigitalOcean answered with a redirect ({response.status_code}), which Devpilot "
@@ -332,9 +289,10 @@ class DigitalOceanClient:
                 return response.json() if response.content else None
             error = self._error(method, urlsplit(url).path, response)
             if isinstance(error, RateLimited):
-                self.rate_book.exhaust(error.reset_at)
+                self.budget.exhaust(error.reset_at)
                 if error.retry_after <= MAX_RATE_WAIT and attempt < MAX_ATTEMPTS and _may_wait(error.retry_after):
                     _sleep(error.retry_after + random.uniform(0, 0.25))
+                    waited_out_429 = True
                     continue
                 raise error
             if isinstance(error, Unavailable) and retriable and attempt < MAX_ATTEMPTS and _may_wait(
@@ -342,6 +300,28 @@ class DigitalOceanClient:
                 _sleep(backoff)
                 continue
             raise error
+
+    def _take_turn(self, *, heed_hold=True):
+        """One call from the token's budget before each request: wait a little for it, or raise RateLimited."""
+        refusal: Refusal | None = None
+        for _ in range(MAX_ATTEMPTS):
+            refusal = self.budget.take(heed_hold=heed_hold)
+            if refusal is None:
+                return
+            wait = refusal.wait
+            if refusal.held and refusal.spare and wait <= 2 * MAX_RATE_WAIT:
+                # DigitalOcean says a few calls are left: spread them over the rest of its window.
+                pause = wait / (refusal.spare + 1)
+                if _may_wait(pause):
+                    _sleep(pause)
+                heed_hold = False
+                continue
+            if wait > MAX_RATE_WAIT or not _may_wait(wait):
+                break
+            _sleep(wait + random.uniform(0, 0.25))  # others wake at the same reset: don't all ask at once
+            heed_hold = heed_hold and not refusal.held  # DigitalOcean's reset is waited out
+        assert refusal is not None
+        raise RateLimited(refusal.message, reset_at=refusal.reset_at, status=429)
 
     def _backoff(self, attempt):
         return random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1)))
@@ -423,6 +403,9 @@ class DigitalOceanClient:
         # Never resent on its own: each PUT that took effect starts a deployment. After an unknown outcome the
         # caller reads the app back (syncs/destinations/digitalocean_app_platform.py).
         return self.request("PUT", f"/v2/apps/{_uuid(app_id)}", json={"spec": spec}, retry=False)["app"]
+
+    def get_deployment(self, app_id, deployment_id):
+        return self.get(f"/v2/apps/{_uuid(app_id)}/deployments/{_uuid(deployment_id)}")["deployment"]
 
     def list_regions(self):
         return self.paginate("/v2/regions", "regions")

@@ -1,5 +1,6 @@
 import hashlib
 import uuid
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db import models
@@ -74,9 +75,41 @@ class Connection(models.Model):
 
         return DigitalOceanClient.for_connection(self)
 
+    @property
+    def rate_key(self) -> str:
+        """The key of this token's DigitalOcean call budget: shared by every connection holding the same token."""
+        from connections.budget import rate_key_for
+
+        return rate_key_for(self.token)
+
+
+SLOT_SECONDS = 10  # CallBucket's slot length (connections/budget.py)
+
+
+class CallBucket(models.Model):
+    """DigitalOcean calls made with one token in one 10-second slot: the budget every worker and machine
+    shares (connections/budget.py). `rate_key` is the token's SHA-256, never the token."""
+
+    rate_key = models.CharField(max_length=64)
+    slot = models.BigIntegerField(help_text="Seconds since 1970 divided by the slot length (10 s).")
+    calls = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["rate_key", "slot"], name="callbucket_key_slot_unique")]
+        indexes = [models.Index(fields=["slot"], name="callbucket_slot")]  # pruning old slots of every token
+
+    def __str__(self):
+        return f"{self.rate_key[:12]}… at {self.starts_at:%H:%M:%S}: {self.calls} calls"
+
+    @property
+    def starts_at(self) -> datetime:
+        return datetime.fromtimestamp(self.slot * SLOT_SECONDS, tz=UTC)
+
 
 class RateLimitState(models.Model):
-    """The last rate-limit headers DigitalOcean sent for one token: shared by every worker."""
+    """DigitalOcean's own word for one token (a 429, or few calls left): every worker holds off until reset_at.
+
+    Written only when it matters (connections/budget.py), keyed like CallBucket."""
 
     rate_key = models.CharField(max_length=64, unique=True)
     remaining = models.IntegerField()

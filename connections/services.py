@@ -97,7 +97,7 @@ def test(connection, *, user=None, request=None):
         audit.record(connection.workspace, "connection.tested", request=request, actor=user, target=connection,
                      result=e.connection_status)
         return connection
-    _apply_account(connection, account, provider.probe(connection.token, rate_key=str(connection.pk)))
+    _apply_account(connection, account, provider.probe(connection.token))
     connection.save()
     audit.record(connection.workspace, "connection.tested", request=request, actor=user, target=connection,
                  result=Status.OK)

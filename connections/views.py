@@ -4,7 +4,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
-from connections import services
+from connections import budget, services
 from connections.forms import ConnectForm, RotateForm
 from connections.models import Connection
 from connections.providers import all_providers, get_provider
@@ -51,6 +51,7 @@ def detail(request, connection_id):
     connection = _connection(request, connection_id)
     return render(request, "connections/detail.html", {
         "settings_tab": "integrations", "connection": connection, "used": services.usage(connection),
+        "calls": budget.usage(connection.rate_key),
     })
 
 
@@ -59,7 +60,8 @@ def detail(request, connection_id):
 def test_credentials(request, connection_id):
     connection = services.test(_connection(request, connection_id), user=request.user, request=request)
     if request.htmx:
-        return render(request, "connections/detail.html#status", {"connection": connection, "tested": True})
+        return render(request, "connections/detail.html#status", {"connection": connection, "tested": True,
+                                                                   "calls": budget.usage(connection.rate_key)})
     messages.success(request, "Credentials tested.")
     return redirect("connection_detail", ws=request.workspace.slug, connection_id=connection.pk)
 

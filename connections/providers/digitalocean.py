@@ -56,9 +56,9 @@ def validate(token):
 
 
 @sensitive_variables("token")
-def probe(token, rate_key=None):
+def probe(token):
     """Which read scopes work. Write scopes cannot be checked without side effects."""
-    client = api.DigitalOceanClient(token, rate_key=rate_key)
+    client = api.DigitalOceanClient(token)
     results = {}
     for key, _label, path in CAPABILITIES:
         try:
