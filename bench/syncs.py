@@ -70,9 +70,9 @@ def main():
         burst = new_sync("burst", 5, auto_sync=True)
         engine.run(burst, "manual")
         before = fake.deployments(burst.app_id)
-        queued = []
-        real_enqueue = tasks.enqueue_dispatch
-        tasks.enqueue_dispatch = queued.append
+        checks = []
+        real_check = tasks._check_folder_at
+        tasks._check_folder_at = lambda environment_id, path, when: checks.append(path)
         try:
             secret = dev.secrets.get(folder=burst.folder, key="KEY_00000")
             from django.db import transaction
@@ -80,12 +80,11 @@ def main():
             for i in range(100):
                 with transaction.atomic():
                     secret = secrets.update_secret(secret, value=f"edit-{i}")
-            # The debounce window passes once, after the last edit; then the dispatcher runs.
-            for sync_id in queued:
-                Sync.objects.filter(pk=sync_id).update(pending_run_at=timezone.now())
-                tasks.dispatch(sync_id, sleep=lambda s: None)
+            # The debounce window passes once, after the last edit; then the scheduled check runs.
+            Sync.objects.filter(pk=burst.pk).update(pending_run_at=timezone.now())
+            tasks.dispatch_folder(dev.pk, burst.folder.path)
         finally:
-            tasks.enqueue_dispatch = real_enqueue
-        rows.append(("burst of 100 edits: dispatchers / deployments",
-                     f"{len(queued)} / {fake.deployments(burst.app_id) - before}  (goal 1 deployment)"))
+            tasks._check_folder_at = real_check
+        rows.append(("burst of 100 edits: scheduled checks (moved by each edit) / deployments",
+                     f"{len(set(checks))} / {fake.deployments(burst.app_id) - before}  (goal 1 deployment)"))
     report("Secret sync (fake DigitalOcean in-process)", rows)

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 
 from connections.models import Connection
+from devpilot.crypto import EncryptedValue
 from devpilot.models import Environment, Folder, Workspace
 
 
@@ -12,6 +13,26 @@ class SyncStatus(models.TextChoices):
     RUNNING = "running", "Running"
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed"
+    # The variables were written, but the deployment DigitalOcean started with them failed or was canceled.
+    DEPLOY_FAILED = "deploy_failed", "Deployed with errors"
+
+
+class DeploymentPhase(models.TextChoices):
+    """DigitalOcean's App Platform deployment phases (apps_deployment_phase)."""
+
+    UNKNOWN = "UNKNOWN", "Unknown"
+    PENDING_BUILD = "PENDING_BUILD", "Waiting to build"
+    BUILDING = "BUILDING", "Building"
+    PENDING_DEPLOY = "PENDING_DEPLOY", "Waiting to deploy"
+    DEPLOYING = "DEPLOYING", "Deploying"
+    ACTIVE = "ACTIVE", "Active"
+    SUPERSEDED = "SUPERSEDED", "Superseded by a newer deployment"
+    ERROR = "ERROR", "Failed"
+    CANCELED = "CANCELED", "Canceled"
+
+
+DEPLOYMENT_ENDED = {DeploymentPhase.ACTIVE, DeploymentPhase.SUPERSEDED, DeploymentPhase.ERROR,
+                    DeploymentPhase.CANCELED}
 
 
 class EnvType(models.TextChoices):
@@ -48,23 +69,22 @@ class Sync(models.Model):
     auto_sync_enabled = models.BooleanField(default=True)
     disable_secret_deletion = models.BooleanField(default=False)
     # Status, named as Infisical names it.
-    sync_status = models.CharField(max_length=10, choices=SyncStatus.choices, blank=True)
+    sync_status = models.CharField(max_length=16, choices=SyncStatus.choices, blank=True)
     last_sync_job_id = models.UUIDField(null=True, blank=True)
     last_sync_message = models.TextField(blank=True)
     last_synced_at = models.DateTimeField(null=True, blank=True)
-    remove_status = models.CharField(max_length=10, choices=SyncStatus.choices, blank=True)
+    remove_status = models.CharField(max_length=16, choices=SyncStatus.choices, blank=True)
     last_remove_job_id = models.UUIDField(null=True, blank=True)
     last_remove_message = models.TextField(blank=True)
     last_removed_at = models.DateTimeField(null=True, blank=True)
     # Values changed at DigitalOcean outside Devpilot, as last seen by the drift check.
     drift_keys = models.JSONField(default=list, blank=True)
     drift_checked_at = models.DateTimeField(null=True, blank=True)
-    # Auto-sync: edits push this forward; a dispatcher runs the sync once it has passed.
-    pending_run_at = models.DateTimeField(null=True, blank=True)
-    dispatch_queued = models.BooleanField(default=False)
+    # Auto-sync: edits push this forward; a scheduled check of the folder owes the run once it has passed.
+    pending_run_at = models.DateTimeField(null=True, blank=True, db_index=True)
     # The outbox (devpilot/outbox.py): a run or removal owed, written in the same transaction as the request.
-    # The id travels with the task, so a task delivered twice (or superseded) runs once; a sweeper re-enqueues
-    # what is due with no live lease (`sync:<id>`).
+    # Runs are served per app, by whichever batch holds the app's lease; a removal's id travels with its task,
+    # so a task delivered twice (or superseded) runs once. A sweeper re-enqueues what is due with no live lease.
     queued_run = models.UUIDField(null=True, blank=True)
     queued_run_at = models.DateTimeField(null=True, blank=True, db_index=True)
     queued_run_trigger = models.CharField(max_length=10, blank=True)
@@ -122,6 +142,7 @@ class SyncedKey(models.Model):
 class RunKind(models.TextChoices):
     SYNC = "sync", "Sync"
     REMOVE = "remove", "Remove secrets"
+    RESTORE = "restore", "Restore previous values"
 
 
 class Trigger(models.TextChoices):
@@ -140,7 +161,7 @@ class SyncRun(models.Model):
     sync = models.ForeignKey(Sync, models.CASCADE, related_name="runs")
     kind = models.CharField(max_length=8, choices=RunKind.choices, default=RunKind.SYNC)
     trigger = models.CharField(max_length=10, choices=Trigger.choices)
-    status = models.CharField(max_length=10, choices=SyncStatus.choices, default=SyncStatus.RUNNING)
+    status = models.CharField(max_length=16, choices=SyncStatus.choices, default=SyncStatus.RUNNING)
     started_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
@@ -152,6 +173,18 @@ class SyncRun(models.Model):
     drift_keys = models.JSONField(default=list, blank=True)
     request_ids = models.JSONField(default=list, blank=True)
     message = models.TextField(blank=True)
+    # The deployment DigitalOcean started with this run's write, followed until it ends (syncs/deployments.py).
+    deployment_id = models.CharField(max_length=64, blank=True)
+    deployment_phase = models.CharField(max_length=16, choices=DeploymentPhase.choices, blank=True)
+    deployment_message = models.TextField(blank=True)
+    deployment_checked_at = models.DateTimeField(null=True, blank=True)
+    deployment_ended_at = models.DateTimeField(null=True, blank=True)
+    # The variables this run changed, as they were before it (JSON: {"component": str, "variables":
+    # {key: variable dict, or null when the run created it}}), for "Restore previous values".
+    # Encrypted: GENERAL variables hold plain text.
+    previous_ciphertext = models.TextField(blank=True, editable=False)
+    previous = EncryptedValue("previous_ciphertext")
+    restores = models.ForeignKey("self", models.SET_NULL, null=True, blank=True, related_name="restored_by")
 
     class Meta:
         ordering = ["-started_at"]

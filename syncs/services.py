@@ -4,12 +4,20 @@ from django.db import IntegrityError, transaction
 
 from devpilot import audit
 from devpilot.errors import Invalid
-from syncs import tasks
+from syncs import ownership, tasks
 from syncs.models import Sync, Trigger
 
 
 class SyncError(Invalid):
     """A change the rules refuse; the message is for the user."""
+
+
+def refuse_shared_variables(sync) -> None:
+    """Two syncs never manage the same variable (syncs/ownership.py); checked after the name, in the save's
+    transaction, so a refusal leaves nothing saved."""
+    shared = ownership.conflict(sync)
+    if shared:
+        raise SyncError.for_field("syncOptions.keySchema", shared)
 
 
 def validate(sync) -> None:
@@ -34,6 +42,7 @@ def create(sync, *, trigger=Trigger.CREATED, user=None, request=None):
             sync.save()
     except IntegrityError:
         raise SyncError.for_field("name", f"A sync named {sync.name} already exists in this workspace.") from None
+    refuse_shared_variables(sync)
     audit.record(sync.workspace, "sync.created", request=request, actor=user, target=sync,
                  app=sync.app_name, source=f"{sync.environment.slug}:{sync.folder.path}")
     if sync.auto_sync_enabled:
@@ -67,6 +76,7 @@ def update(sync, changes, *, user=None, request=None):
             sync.save()
     except IntegrityError:
         raise SyncError.for_field("name", f"A sync named {sync.name} already exists in this workspace.") from None
+    refuse_shared_variables(sync)
     audit.record(sync.workspace, "sync.updated", request=request, actor=user, target=sync, fields=sorted(changes))
     if sync.auto_sync_enabled and sync.connection_id and set(changes) - {"name", "description"}:
         tasks.enqueue_run(sync, Trigger.MANUAL)

@@ -1,17 +1,21 @@
 """Background work for syncs (django-q2). Tasks take ids, never secrets.
 
 A run or removal is first written to the sync's row (the outbox: `queued_run`, `queued_remove`,
-`pending_run_at` for auto-sync) in the requester's transaction; the task carries the request's id
-and runs under the lease `sync:<id>`. A task whose request was already served returns at once, so a
-duplicate delivery runs once; a request whose worker died is re-enqueued by the sweeper.
+`pending_run_at` for auto-sync) in the requester's transaction. Runs are done per app: the task
+`run_app` takes the app's lease and runs every sync owed a run into that app as one batch (one
+GET, at most one PUT: one deployment), so a duplicate delivery finds nothing owed; removals run
+under `sync:<id>`. Work whose worker died is re-enqueued by the sweeper. Nothing sleeps in a
+worker: debounce and retries are scheduled checks.
 """
 
+import hashlib
 import uuid
+from collections import defaultdict
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Max
 from django.utils import timezone
 
 from devpilot import locks, outbox
@@ -19,15 +23,27 @@ from syncs import engine, notifications
 from syncs.models import Sync, SyncStatus, Trigger
 
 EARLY = timedelta(seconds=2)  # a check this close to its due time runs
+REMOVE_RETRY = timedelta(seconds=5)  # a removal that found its app busy looks again after this
 
 
 def enqueue_run(sync, trigger):
-    """Mark the sync pending and owed a run (in the caller's transaction); queue it once that commits."""
-    request = uuid.uuid4()
-    Sync.objects.filter(pk=sync.pk).update(sync_status=SyncStatus.PENDING, last_sync_message="Waiting for a worker…",
-                                           queued_run=request, queued_run_at=timezone.now(), queued_run_trigger=trigger)
+    """Mark the sync pending and owed a run (in the caller's transaction); queue its app's batch once that commits."""
+    owe([sync], trigger)
     sync.sync_status = SyncStatus.PENDING
-    transaction.on_commit(lambda: outbox.enqueue("syncs.tasks.run_sync", str(sync.pk), trigger, str(request)))
+
+
+def owe(syncs, trigger):
+    """Owe each sync a run (one UPDATE) and queue one batch per app they write to, after the commit."""
+    now = timezone.now()
+    Sync.objects.filter(pk__in=[s.pk for s in syncs]).update(
+        sync_status=SyncStatus.PENDING, last_sync_message="Waiting for a worker…", queued_run=uuid.uuid4(),
+        queued_run_at=now, queued_run_trigger=trigger)
+    for connection_id, app_id in {(s.connection_id, s.app_id) for s in syncs}:
+        transaction.on_commit(lambda c=connection_id, a=app_id: enqueue_app(c, a))
+
+
+def enqueue_app(connection_id, app_id):
+    outbox.enqueue("syncs.tasks.run_app", str(connection_id) if connection_id else None, app_id)
 
 
 def enqueue_remove(sync, trigger):
@@ -48,42 +64,75 @@ def _owed(sync_id, field, request) -> bool:
 
 
 def run_sync(sync_id, trigger=Trigger.MANUAL, request=None):
+    """One sync's run: it runs in its app's batch (with every other sync owed a run into that app)."""
     if not _owed(sync_id, "queued_run", request):
         return "already done"
-    try:
-        with locks.held(f"sync:{sync_id}", wait=0):
-            return _run_sync(sync_id, trigger)
-    except locks.LockBusy:
-        return "busy"  # the holder sends what is still owed when it finishes; if it dies, the sweeper does
-    finally:
-        _send_what_is_owed(sync_id)
-
-
-def _run_sync(sync_id, trigger):
-    sync = Sync.objects.select_related("connection", "environment", "folder", "workspace").filter(pk=sync_id).first()
-    if sync is None:
+    row = Sync.objects.filter(pk=sync_id).values_list("connection_id", "app_id").first()
+    if row is None:
         return None
-    claimed, started = sync.queued_run, timezone.now()
-    was_failed = sync.sync_status == SyncStatus.FAILED
+    if request is None:  # a direct call: owe the run now, so the batch takes it
+        Sync.objects.filter(pk=sync_id).update(queued_run=uuid.uuid4(), queued_run_at=timezone.now(),
+                                               queued_run_trigger=trigger)
+    outcome = run_app(*row)
+    return outcome.get(str(sync_id), "already done") if isinstance(outcome, dict) else outcome
+
+
+MAX_ROUNDS = 5  # batches one task runs back to back while more runs come due, before it hands over
+
+
+def run_app(connection_id, app_id):
+    """Every run owed into one app, as one batch: one GET, at most one PUT and one deployment.
+
+    Runs that come due while a batch holds the app's lease are taken by its next round, or sent
+    again when it lets go; a task that finds the lease held returns at once (never waits in a worker)."""
     try:
-        result = engine.run(sync, trigger)
-    except engine.Retry as retry:
-        schedule_retry(sync, retry.when, claimed)
-        return "retry"
-    # This run read the secrets as they are now: it serves every request made before it began.
-    Sync.objects.filter(pk=sync_id, queued_run=claimed).update(queued_run=None, queued_run_at=None)
-    Sync.objects.filter(pk=sync_id, pending_run_at__lte=started).update(pending_run_at=None, dispatch_queued=False)
-    if result.status == SyncStatus.FAILED and not was_failed:
-        notifications.sync_failed(sync, result)
-    return result.status
+        with engine.app_lock(app_id, wait=0):
+            results = {}
+            for _ in range(MAX_ROUNDS):
+                owed = list(_owed_runs(connection_id, app_id))
+                if not owed:
+                    break
+                results.update(_run_batch(owed))
+            return results or "already done"
+    except locks.LockBusy:
+        return "busy"  # the holder sends what is still owed when it lets go; if it dies, the sweeper does
+    finally:
+        _send_what_is_owed(connection_id, app_id)
 
 
-def _send_what_is_owed(sync_id):
-    """A request that arrived while this run held the lease (its own task found it busy) goes out now."""
-    row = Sync.objects.filter(pk=sync_id, queued_run__isnull=False, queued_run_at__lte=timezone.now()).values_list(
-        "queued_run", "queued_run_trigger").first()
-    if row and not locks.is_live(f"sync:{sync_id}"):
-        outbox.enqueue("syncs.tasks.run_sync", str(sync_id), row[1] or Trigger.MANUAL, str(row[0]))
+def _owed_runs(connection_id, app_id):
+    return Sync.objects.select_related("connection", "environment", "folder", "workspace").filter(
+        connection_id=connection_id or None, app_id=app_id, queued_run__isnull=False,
+        queued_run_at__lte=timezone.now() + EARLY).order_by("created_at")
+
+
+def _run_batch(syncs):
+    claimed = {sync.pk: sync.queued_run for sync in syncs}
+    was_failed = {sync.pk for sync in syncs if sync.sync_status == SyncStatus.FAILED}
+    started = timezone.now()
+    results = engine.run_batch([(sync, sync.queued_run_trigger or Trigger.MANUAL) for sync in syncs])
+    retries = [(sync, retry) for sync, _, retry in results if retry]
+    for sync, retry in retries:  # still owed, at the retry's time (a lost schedule is swept)
+        Sync.objects.filter(pk=sync.pk).update(queued_run_at=retry.when, queued_run_trigger=Trigger.RETRY)
+    if retries:
+        when = min(retry.when for _, retry in retries)
+        outbox.run_later(f"retry app {retries[0][0].app_id}", "syncs.tasks.run_app",
+                         (str(retries[0][0].connection_id), retries[0][0].app_id), when)
+    # These runs read the secrets as they are now: each serves every request made before it began.
+    for sync, run, retry in results:
+        if retry:
+            continue
+        Sync.objects.filter(pk=sync.pk, queued_run=claimed[sync.pk]).update(queued_run=None, queued_run_at=None)
+        Sync.objects.filter(pk=sync.pk, pending_run_at__lte=started).update(pending_run_at=None)
+        if run.status == SyncStatus.FAILED and sync.pk not in was_failed:
+            notifications.sync_failed(sync, run)
+    return {str(sync.pk): "retry" if retry else run.status for sync, run, retry in results}
+
+
+def _send_what_is_owed(connection_id, app_id):
+    """Runs that came due while this batch held the lease (their own task found it busy) go out now."""
+    if _owed_runs(connection_id, app_id).exists() and not locks.is_live(engine.app_lease(app_id)):
+        enqueue_app(connection_id, app_id)
 
 
 def remove_sync_secrets(sync_id, trigger=Trigger.MANUAL, request=None):
@@ -103,103 +152,102 @@ def remove_sync_secrets(sync_id, trigger=Trigger.MANUAL, request=None):
 
                 services.finish_delete(sync, run)
             return run.status
-    except locks.LockBusy:
-        Sync.objects.filter(pk=sync_id, queued_remove=request).update(
-            queued_remove_at=timezone.now() + timedelta(seconds=30))
-        outbox.run_later(f"remove {sync_id}", "syncs.tasks.remove_sync_secrets", (str(sync_id), trigger, request),
-                         timezone.now() + timedelta(seconds=30))
+    except locks.LockBusy:  # this sync's other task, or a batch into its app: look again shortly, never wait here
+        when = timezone.now() + REMOVE_RETRY
+        Sync.objects.filter(pk=sync_id, queued_remove=request).update(queued_remove_at=when)
+        outbox.run_later(f"remove {sync_id}", "syncs.tasks.remove_sync_secrets", (str(sync_id), trigger, request), when)
         return "busy"
 
 
 def schedule_retry(sync, when, request=None):
-    """Owe a run at `when` (kept in the row, so a lost schedule is swept) and schedule it."""
+    """Owe a run at `when` (kept in the row, so a lost schedule is swept) and schedule its app's batch."""
     request = request or uuid.uuid4()
     Sync.objects.filter(pk=sync.pk).update(queued_run=request, queued_run_at=when, queued_run_trigger=Trigger.RETRY)
-    outbox.run_later(f"retry sync {sync.pk}", "syncs.tasks.run_sync", (str(sync.pk), Trigger.RETRY, str(request)), when)
+    outbox.run_later(f"retry app {sync.app_id}", "syncs.tasks.run_app", (str(sync.connection_id), sync.app_id), when)
 
 
 # --- Auto-sync --------------------------------------------------------------------------------
 
 
 def source_changed(workspace_id, environment_id, path):
-    """A folder's secrets changed (after commit): debounce a run of every auto-sync reading it."""
+    """A folder's secrets changed (after commit): debounce one batch per app for the auto-syncs reading it.
+
+    One UPDATE and one scheduled check, however many syncs read the folder: the edit's request
+    never waits for them. Edits during the debounce only push the check later."""
     due = timezone.now() + timedelta(seconds=settings.DEVPILOT_AUTOSYNC_DEBOUNCE)
-    syncs = Sync.objects.filter(workspace_id=workspace_id, environment_id=environment_id, folder__path=path,
-                                auto_sync_enabled=True, connection__isnull=False)
-    for sync_id in syncs.values_list("pk", flat=True):
-        Sync.objects.filter(pk=sync_id).update(pending_run_at=due, sync_status=SyncStatus.PENDING,
-                                               last_sync_message="Secrets changed: syncing shortly…")
-        # One dispatcher at a time per sync; edits during its wait only push pending_run_at.
-        if Sync.objects.filter(pk=sync_id, dispatch_queued=False).update(dispatch_queued=True):
-            enqueue_dispatch(sync_id)
+    touched = Sync.objects.filter(workspace_id=workspace_id, environment_id=environment_id, folder__path=path,
+                                  auto_sync_enabled=True, connection__isnull=False).update(
+        pending_run_at=due, sync_status=SyncStatus.PENDING, last_sync_message="Secrets changed: syncing shortly…")
+    if touched:
+        _check_folder_at(environment_id, path, due)
 
 
-def enqueue_dispatch(sync_id):
-    due = Sync.objects.filter(pk=sync_id).values_list("pending_run_at", flat=True).first() or timezone.now()
-    outbox.run_later(f"autosync {sync_id}", "syncs.tasks.dispatch", (str(sync_id),), due)
+def _check_folder_at(environment_id, path, when):
+    name = f"autosync {environment_id} {hashlib.sha256(path.encode()).hexdigest()[:16]}"
+    outbox.run_later(name, "syncs.tasks.dispatch_folder", (str(environment_id), path), when)
 
 
-def dispatch(sync_id):
-    """A scheduled check: once the edits have stopped for the debounce window, turn them into one owed run."""
-    due = Sync.objects.filter(pk=sync_id).values_list("pending_run_at", flat=True).first()
-    if due is None:
-        Sync.objects.filter(pk=sync_id).update(dispatch_queued=False)
+def dispatch_folder(environment_id, path):
+    """A scheduled check: once a folder's edits have stopped for the debounce window, owe its auto-syncs a run."""
+    pending = Sync.objects.filter(environment_id=environment_id, folder__path=path, pending_run_at__isnull=False)
+    latest = pending.aggregate(latest=Max("pending_run_at"))["latest"]
+    if latest is None:
         return None
-    if due > timezone.now() + EARLY:  # edited since this check was scheduled: look again then
-        outbox.run_later(f"autosync {sync_id}", "syncs.tasks.dispatch", (str(sync_id),), due)
+    now = timezone.now()
+    if latest > now + EARLY:  # edited since this check was scheduled: look again then
+        _check_folder_at(environment_id, path, latest)
         return "waiting"
-    request = uuid.uuid4()
-    # Edits from now on start another dispatcher, which runs after this run (the app lock).
-    if not Sync.objects.filter(pk=sync_id, pending_run_at=due).update(
-            dispatch_queued=False, pending_run_at=None, queued_run=request, queued_run_at=timezone.now(),
-            queued_run_trigger=Trigger.AUTO):
-        outbox.run_later(f"autosync {sync_id}", "syncs.tasks.dispatch", (str(sync_id),), timezone.now())
-        return "moved"  # an edit landed just now: look again
-    return run_sync(sync_id, Trigger.AUTO, str(request))
+    due = list(pending.filter(pending_run_at__lte=now + EARLY).only("pk", "connection_id", "app_id"))
+    Sync.objects.filter(pk__in=[s.pk for s in due], pending_run_at__lte=now + EARLY).update(pending_run_at=None)
+    owe(due, Trigger.AUTO)
+    return len(due)
 
 
 # --- The sweeper ------------------------------------------------------------------------------
 
 
 def sweep(cutoff) -> dict[str, int]:
-    """Runs, removals and auto-syncs owed since before `cutoff` whose sync nobody holds."""
-    live = locks.live_names("sync:")
+    """Runs, removals and auto-syncs owed since before `cutoff` whose app or sync nobody holds."""
+    from syncs import deployments
+
+    live = locks.live_names("sync:") | locks.live_names(engine.app_lease(""))
     counts = {"runs": 0, "removals": 0, "autosyncs": 0}
-    owed = Sync.objects.filter(Q(queued_run_at__lte=cutoff) | Q(queued_remove_at__lte=cutoff) |
-                               Q(pending_run_at__lte=cutoff))
-    for sync in owed.only("pk", "queued_run", "queued_run_at", "queued_run_trigger", "queued_remove",
-                          "queued_remove_at", "queued_remove_trigger", "pending_run_at"):
-        if f"sync:{sync.pk}" in live:
-            continue
-        if sync.queued_run and sync.queued_run_at <= cutoff:
-            outbox.enqueue("syncs.tasks.run_sync", str(sync.pk), sync.queued_run_trigger or Trigger.MANUAL,
-                           str(sync.queued_run))
+    apps = set(Sync.objects.filter(queued_run_at__lte=cutoff).values_list("connection_id", "app_id"))
+    for connection_id, app_id in apps:
+        if engine.app_lease(app_id) not in live:
+            enqueue_app(connection_id, app_id)
             counts["runs"] += 1
-        elif sync.pending_run_at and sync.pending_run_at <= cutoff:
-            outbox.enqueue("syncs.tasks.dispatch", str(sync.pk))
-            counts["autosyncs"] += 1
-        if sync.queued_remove and sync.queued_remove_at <= cutoff:
+    folders = set(Sync.objects.filter(pending_run_at__lte=cutoff).values_list("environment_id", "folder__path"))
+    for environment_id, path in folders:
+        outbox.enqueue("syncs.tasks.dispatch_folder", str(environment_id), path)
+        counts["autosyncs"] += 1
+    removals = Sync.objects.filter(queued_remove_at__lte=cutoff).only("pk", "queued_remove", "queued_remove_trigger")
+    for sync in removals:
+        if f"sync:{sync.pk}" not in live:
             outbox.enqueue("syncs.tasks.remove_sync_secrets", str(sync.pk), sync.queued_remove_trigger or Trigger.MANUAL,
                            str(sync.queued_remove))
             counts["removals"] += 1
-    return counts
+    return {**counts, **deployments.sweep(cutoff)}
 
 
 # --- Housekeeping (scheduled) -----------------------------------------------------------------
 
 
 def housekeeping():
-    """Retry failed auto-syncs and record drift on the others (one read of each app)."""
-    retried = checked = 0
-    for sync in Sync.objects.filter(auto_sync_enabled=True, connection__isnull=False).select_related(
-            "connection", "environment", "folder"):
-        if sync.sync_status == SyncStatus.FAILED:
-            enqueue_run(sync, Trigger.SCHEDULE)
-            retried += 1
-        elif sync.sync_status == SyncStatus.SUCCEEDED:
-            try:
-                engine.check_drift(sync)
-                checked += 1
-            except (engine.SyncFailed, engine.Retry):
-                continue
-    return {"retried": retried, "checked": checked}
+    """Retry failed auto-syncs and record drift on the others: one read of each app."""
+    syncs = list(Sync.objects.filter(auto_sync_enabled=True, connection__isnull=False).select_related(
+        "connection", "environment", "folder"))
+    failed = [sync for sync in syncs if sync.sync_status == SyncStatus.FAILED]
+    if failed:
+        owe(failed, Trigger.SCHEDULE)
+    checked = 0
+    by_app = defaultdict(list)
+    for sync in syncs:  # a failed deployment still wrote the variables: their drift counts too
+        if sync.sync_status in (SyncStatus.SUCCEEDED, SyncStatus.DEPLOY_FAILED):
+            by_app[(sync.connection_id, sync.app_id)].append(sync)
+    for members in by_app.values():
+        try:
+            checked += sum(drift is not None for drift in engine.check_drift_batch(members))
+        except (engine.SyncFailed, engine.Retry):
+            continue
+    return {"retried": len(failed), "checked": checked}

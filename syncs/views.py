@@ -1,6 +1,7 @@
 """Secret sync pages: the list, the creation wizard, a sync's page and its actions."""
 
 import copy
+import uuid
 
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -13,11 +14,12 @@ from django.views.decorators.http import require_POST
 from connections import digitalocean
 from devpilot.access import workspace_view
 from devpilot.drafts import Draft
-from syncs import engine, keyschema, services
+from devpilot.errors import DevpilotError
+from syncs import deployments, engine, keyschema, ownership, services
 from syncs.destinations import DELETE
 from syncs.destinations import digitalocean_app_platform as app_platform
 from syncs.forms import DestinationForm, DetailsForm, OptionsForm, SourceForm, suggest_name
-from syncs.models import Sync
+from syncs.models import RunKind, Sync, SyncStatus
 
 LIST_PAGE_SIZE = 50
 STEPS = [("source", "Source"), ("destination", "Destination"), ("options", "Options"), ("details", "Details"),
@@ -199,7 +201,10 @@ def _options(request, draft):
         "auto_sync_enabled": draft.get("auto_sync_enabled", True),
         "disable_secret_deletion": draft.get("disable_secret_deletion", False)})
     if request.method == "POST" and form.is_valid():
-        return _next(request, "options", form.cleaned_data)
+        shared = ownership.conflict(draft_sync(request.workspace, {**draft, **form.cleaned_data}))
+        if shared is None:
+            return _next(request, "options", form.cleaned_data)
+        form.add_error("key_schema", shared)  # said here, where the key schema is chosen, not only at Create
     schema = form["key_schema"].value() or ""
     return _step_page(request, "options", {"form": form, **_preview(request, draft, schema),
                                            "foreign": _foreign_variables(request, draft, schema)})
@@ -295,11 +300,28 @@ def _review(request, draft):
 # --- A sync's page and actions -------------------------------------------------------------------
 
 
+def _status(sync):
+    """The status fragment's context: the last runs, their deployments, and whether the page keeps polling."""
+    runs = list(sync.runs.all()[:25])
+    for run in runs:
+        run.following = deployments.is_following(run)
+        run.restorable = deployments.is_restorable(run)
+    restores = [r for r in runs if r.kind == RunKind.RESTORE]
+    restoring = any(r.status in (SyncStatus.PENDING, SyncStatus.RUNNING) for r in restores)
+    restored = {r.restores_id for r in restores if r.status != SyncStatus.FAILED}
+    return {
+        "sync": sync, "runs": runs,
+        "deployment_run": next((r for r in runs if r.deployment_id), None),
+        # The banner offers to restore the failed run, unless that is done or under way.
+        "failed_run": next((r for r in runs if r.pk == sync.last_sync_job_id and r.restorable
+                            and r.pk not in restored), None),
+        "live": sync.is_busy or restoring or any(r.following for r in runs),
+    }
+
+
 @workspace_view()
 def sync_detail(request, sync_id):
-    sync = _sync(request, sync_id)
-    runs = sync.runs.all()[:25]
-    return render(request, "syncs/detail.html", {"sync": sync, "runs": runs})
+    return render(request, "syncs/detail.html", _status(_sync(request, sync_id)))
 
 
 @workspace_view()
@@ -310,12 +332,12 @@ def sync_status(request, sync_id):
     if sync is None:  # the page was following a removal, and the worker then deleted the sync
         messages.success(request, "The sync's secrets were removed and the sync was deleted.")
         return HttpResponseClientRedirect(reverse("syncs", kwargs={"ws": request.workspace.slug}))
-    return render(request, "syncs/detail.html#status", {"sync": sync, "runs": sync.runs.all()[:25]})
+    return render(request, "syncs/detail.html#status", _status(sync))
 
 
 def _back(request, sync):
     if request.htmx:
-        return render(request, "syncs/detail.html#status", {"sync": sync, "runs": sync.runs.all()[:25]})
+        return render(request, "syncs/detail.html#status", _status(sync))
     return redirect("sync_detail", ws=request.workspace.slug, sync_id=sync.pk)
 
 
@@ -347,6 +369,49 @@ def sync_toggle_auto(request, sync_id):
     services.update(sync, {"auto_sync_enabled": not sync.auto_sync_enabled}, user=request.user, request=request)
     messages.success(request, f"Auto-sync {'enabled' if sync.auto_sync_enabled else 'disabled'}.")
     return redirect("sync_detail", ws=request.workspace.slug, sync_id=sync.pk)
+
+
+def _run_to_restore(request, sync):
+    """The run named by ?run= (or the form), else the sync's latest run that can be restored."""
+    run_id = request.POST.get("run") or request.GET.get("run")
+    if not run_id:
+        return sync.runs.exclude(previous_ciphertext="").filter(status__in=deployments.WRITES).first()
+    try:
+        return sync.runs.get(pk=uuid.UUID(run_id))
+    except (ValueError, sync.runs.model.DoesNotExist):
+        raise Http404("No such run of this sync.") from None
+
+
+@workspace_view("syncs.manage")
+def sync_restore(request, sync_id):
+    """Restore previous values: a dry run of what goes back, then (POST) the restore in the background."""
+    sync = _sync(request, sync_id)
+    run = _run_to_restore(request, sync)
+    if request.method != "POST" or run is None:
+        return _restore_page(request, sync, run)
+    try:
+        deployments.request_restore(run, request.user, request=request)
+    except DevpilotError as e:
+        messages.error(request, e.message)
+        return redirect(reverse("sync_restore", kwargs={"ws": request.workspace.slug, "sync_id": sync.pk})
+                        + f"?run={run.pk}")
+    messages.success(request, f"Restoring the values from before {deployments.run_time(run)}; the history below "
+                              "follows it.")
+    return redirect("sync_detail", ws=request.workspace.slug, sync_id=sync.pk)
+
+
+def _restore_page(request, sync, run):
+    steps, error = [], None
+    if run is not None:
+        try:
+            steps = deployments.restore_plan(run)
+        except DevpilotError as e:
+            error = e.message
+    changes = [s for s in steps if s.action != deployments.UNCHANGED]
+    return render(request, "syncs/restore.html", {
+        "sync": sync, "run": run, "run_time": deployments.run_time(run) if run else "", "error": error,
+        "steps": steps, "changes": changes, "changed_since": [s.key for s in changes if s.changed_since],
+    })
 
 
 @workspace_view("syncs.manage")

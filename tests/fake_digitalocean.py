@@ -7,6 +7,12 @@ on every response and 429s past a per-minute budget, 401 for unknown or revoked 
 app variables encrypted to EV[...] and accepted back unchanged, one deployment per app
 update. Faults can be injected per request.
 
+Deployments: each app update starts one, PENDING_BUILD → BUILDING → PENDING_DEPLOY → DEPLOYING →
+ACTIVE, each phase answered to `phase_after_gets` reads of it (or lasting `phase_seconds`); set
+`deployment_outcome[app_id] = "ERROR"` (with `deployment_reason[app_id] = {code, message}`) or
+"CANCELED" before an update to make its deployment end so. A newer update supersedes an unfinished
+one (SUPERSEDED). The app's pending/in-progress/active deployment fields follow.
+
 Every request body is checked before its route runs, so a refused call changes nothing: first
 against DigitalOcean's published schema (tests/openapi), then against the rules the real API
 enforces beyond it (firewall addresses and ports, SSH public keys, tag names, action fields).
@@ -144,6 +150,11 @@ class FakeDigitalOcean:
         self.action_seconds = 2.0  # an action nobody asks about ends on its own after this long
         self.boot_after_gets = 2  # a new Droplet answers "new" to this many GETs, then "active"
         self._next_id = 100000
+        self.app_deployments = defaultdict(dict)  # app id -> deployment id -> deployment (with private _ fields)
+        self.deployment_outcome = {}  # app id -> "ERROR" or "CANCELED": how its next deployments end (else ACTIVE)
+        self.deployment_reason = {}  # app id -> {"code", "message"}: the failing step's reason for an ERROR
+        self.phase_after_gets = 1  # a deployment answers each phase to this many reads of it, then moves on...
+        self.phase_seconds = None  # ...or, when set, one phase every this many seconds, read or not
 
     # --- Set-up --------------------------------------------------------------------------------
 
@@ -176,12 +187,21 @@ class FakeDigitalOcean:
             self.apps[app_id] = {
                 "id": app_id, "owner_uuid": "owner-1", "spec": spec, "default_ingress": f"https://{name}.ondigitalocean.app",
                 "created_at": _now(), "updated_at": _now(), "region": {"slug": "nyc"},
-                "active_deployment": {"id": str(uuid.uuid4()), "phase": "ACTIVE"},
             }
+            self._start_deployment(app_id, "initial deployment", outcome="ACTIVE", done=True)
         return copy.deepcopy(self.apps[app_id])
 
     def deployments(self, app_id):
         return self.deployment_counts[app_id]
+
+    def deployment(self, app_id, deployment_id):
+        """A deployment as the API shows it (without advancing it)."""
+        with self.lock:
+            return copy.deepcopy(self._public(self.app_deployments[app_id][deployment_id]))
+
+    def latest_deployment(self, app_id):
+        with self.lock:
+            return copy.deepcopy(self._public(list(self.app_deployments[app_id].values())[-1]))
 
     def app_envs(self, app_id, component=None):
         spec = self.apps[app_id]["spec"]
@@ -370,7 +390,23 @@ class FakeDigitalOcean:
 
         @route("GET", r"/v2/apps/(?P<app_id>[^/]+)", "app:read")
         def app(fake, app_id, **_):
+            fake._app(app_id)
+            fake._advance_by_time(app_id)
             return 200, {"app": copy.deepcopy(fake._app(app_id))}
+
+        # Ids are looked up, not parsed: an unknown or malformed one, or one of another app, is a 404.
+        @route("GET", r"/v2/apps/(?P<app_id>[^/]+)/deployments/(?P<deployment_id>[^/]+)", "app:read")
+        def deployment(fake, app_id, deployment_id, **_):
+            fake._app(app_id)
+            item = fake.app_deployments[app_id].get(deployment_id)
+            if item is None:
+                raise FakeError(404, "not_found", "The resource you were accessing could not be found.")
+            fake._advance_by_time(app_id)
+            item["_gets"] += 1
+            if item["_gets"] > fake.phase_after_gets and fake.phase_seconds is None:
+                item["_gets"] = 1
+                fake._move(app_id, item, item["_step"] + 1)
+            return 200, {"deployment": copy.deepcopy(fake._public(item))}
 
         # The schema checks the spec (name, variable keys ^[_A-Za-z][_A-Za-z0-9]*$, scopes, types).
         @route("PUT", r"/v2/apps/(?P<app_id>[^/]+)", "app:update", refuse=invalid_argument)
@@ -384,7 +420,8 @@ class FakeDigitalOcean:
             current["spec"] = spec
             current["updated_at"] = _now()
             fake.deployment_counts[app_id] += 1
-            current["pending_deployment"] = {"id": str(uuid.uuid4()), "phase": "PENDING_BUILD"}
+            fake._advance_by_time(app_id)
+            fake._start_deployment(app_id, "app spec updated", outcome=fake.deployment_outcome.get(app_id, "ACTIVE"))
             return 200, {"app": copy.deepcopy(current)}
 
     def _register_droplet_routes(self):
@@ -575,6 +612,60 @@ class FakeDigitalOcean:
             raise FakeError(404, "not_found", "The resource you were accessing could not be found.")
         return self.apps[app_id]
 
+    # --- App Platform deployments -------------------------------------------------------------------
+
+    def _start_deployment(self, app_id, cause, *, outcome, done=False):
+        """A new deployment of the app's spec; an unfinished older one is superseded."""
+        for item in self.app_deployments[app_id].values():
+            if item["phase"] not in ENDED_PHASES:
+                self._set_phase(item, "SUPERSEDED")
+        path = {"ACTIVE": ["PENDING_BUILD", "BUILDING", "PENDING_DEPLOY", "DEPLOYING", "ACTIVE"],
+                "ERROR": ["PENDING_BUILD", "BUILDING", "ERROR"],
+                "CANCELED": ["PENDING_BUILD", "BUILDING", "CANCELED"]}[outcome]
+        components = [c.get("name") for kind in COMPONENT_KINDS for c in self.apps[app_id]["spec"].get(kind) or []]
+        item = {"id": str(uuid.uuid4()), "cause": cause, "created_at": _now(), "updated_at": _now(),
+                "phase": path[0], "phase_last_updated_at": _now(), "progress": {},
+                "_path": path, "_step": 0, "_gets": 0, "_since": time.monotonic(), "_components": components,
+                "_reason": self.deployment_reason.get(app_id) or {
+                    "code": "BuildJobExitNonZero", "message": "Your build job failed because it returned a non-zero exit code."}}
+        self.app_deployments[app_id][item["id"]] = item
+        self._move(app_id, item, len(path) - 1 if done else 0)
+        return item
+
+    def _advance_by_time(self, app_id):
+        if self.phase_seconds is None:
+            return
+        for item in self.app_deployments[app_id].values():
+            if item["phase"] not in ENDED_PHASES:
+                self._move(app_id, item, int((time.monotonic() - item["_since"]) / self.phase_seconds))
+
+    def _move(self, app_id, item, step):
+        """Forward to `step` of the deployment's path (never back, never past its end; an ended one stays)."""
+        if item["phase"] not in ENDED_PHASES:
+            item["_step"] = min(max(step, item["_step"]), len(item["_path"]) - 1)
+            self._set_phase(item, item["_path"][item["_step"]])
+        self._refs(app_id)
+
+    @staticmethod
+    def _set_phase(item, phase):
+        if item["phase"] != phase:
+            item.update(phase=phase, phase_last_updated_at=_now(), updated_at=_now())
+        item["progress"] = _progress(item)
+
+    def _refs(self, app_id):
+        """The app's deployment fields, as the API keeps them: pending, in progress, and the one serving."""
+        app = self.apps[app_id]
+        app.pop("pending_deployment", None)
+        app.pop("in_progress_deployment", None)
+        for item in self.app_deployments[app_id].values():
+            public = copy.deepcopy(self._public(item))
+            if item["phase"] == "PENDING_BUILD":
+                app["pending_deployment"] = public
+            elif item["phase"] in ("BUILDING", "PENDING_DEPLOY", "DEPLOYING"):
+                app["in_progress_deployment"] = public
+            elif item["phase"] == "ACTIVE":
+                app["active_deployment"] = public
+
     def _encrypt_secrets(self, spec):
         """SECRET values are stored encrypted: a new value becomes EV[...]; a known EV[...] stays."""
         for envs in _all_envs(spec):
@@ -759,6 +850,35 @@ def _parse(body: str | bytes | None) -> tuple[Any, bool]:
         return json.loads(body), False
     except ValueError:
         return None, True
+
+
+ENDED_PHASES = ("ACTIVE", "SUPERSEDED", "ERROR", "CANCELED")
+STEP_STATUS = {  # phase -> (build step, deploy step)
+    "PENDING_BUILD": ("PENDING", "PENDING"), "BUILDING": ("RUNNING", "PENDING"),
+    "PENDING_DEPLOY": ("SUCCESS", "PENDING"), "DEPLOYING": ("SUCCESS", "RUNNING"), "ACTIVE": ("SUCCESS", "SUCCESS"),
+}
+
+
+def _progress(item):
+    """Steps as App Platform reports them: build, then deploy, one child per component; a failure names its reason."""
+    phase = item["phase"]
+    # SUPERSEDED keeps the steps of the phase it was in; ERROR and CANCELED end in the build here.
+    build, deploy = STEP_STATUS.get(item["_path"][item["_step"]] if phase == "SUPERSEDED" else phase,
+                                    ("ERROR", "PENDING"))
+    names = item["_components"] or ["app"]
+    children = [{"name": n, "component_name": n, "message_base": "Building service", "status": build} for n in names]
+    if phase == "ERROR":
+        children[0]["reason"] = dict(item["_reason"])
+    steps = [
+        {"name": "build", "status": build, "steps": [{"name": "initialize", "status": "SUCCESS"},
+                                                     {"name": "components", "status": build, "steps": children}]},
+        {"name": "deploy", "status": deploy, "steps": [
+            {"name": n, "component_name": n, "message_base": "Deploying service", "status": deploy} for n in names]},
+    ]
+    count = {status: sum(1 for step in steps if step["status"] == status) for status in ("SUCCESS", "RUNNING",
+                                                                                          "PENDING", "ERROR")}
+    return {"steps": steps, "total_steps": len(steps), "success_steps": count["SUCCESS"],
+            "running_steps": count["RUNNING"], "pending_steps": count["PENDING"], "error_steps": count["ERROR"]}
 
 
 def _all_envs(spec):

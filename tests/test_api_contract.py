@@ -429,6 +429,7 @@ def test_a_wrong_type_is_a_400_not_a_500(op_name, path, value, api, world, fake_
 
 def test_deleting_a_sync_with_remove_secrets_calls_digitalocean_only_from_the_queued_task(
         api, world, fake_do, django_capture_on_commit_callbacks):
+    Sync.objects.filter(app_id=world.app_id).delete()  # this sync manages every app-level variable of the app
     with django_capture_on_commit_callbacks(execute=True):
         created = api.post(SYNCS, {**sync_body(world), "isAutoSyncEnabled": True, "isEnabled": True,
                                    "syncOptions": {"autoSyncEnabled": True}, "destinationConfig": {"appId": world.app_id}})

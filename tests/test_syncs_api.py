@@ -55,14 +55,15 @@ def test_the_seed_sample_request_works_as_written(api, workspace, setup, fake_do
     assert fetched["syncStatus"] == "succeeded" and fetched["lastSyncJobId"] and fetched["lastSyncedAt"]
 
 
-def test_both_auto_sync_spellings_are_accepted(api, workspace, setup):
+def test_both_auto_sync_spellings_are_accepted(api, workspace, setup, fake_do):
     connection, app = setup
     body = seed_request(workspace, connection, app)
     del body["isEnabled"]
     body["syncOptions"]["autoSyncEnabled"] = False
     off = api.post("/api/v1/secret-syncs/digital-ocean-app-platform", body).json()["secretSync"]
     assert off["isAutoSyncEnabled"] is False and off["syncStatus"] is None
-    body = {**seed_request(workspace, connection, app), "name": "second", "isAutoSyncEnabled": False}
+    other_app = fake_do.add_app("other-app", envs=[])  # one app's variables are managed by one sync
+    body = {**seed_request(workspace, connection, other_app), "name": "second", "isAutoSyncEnabled": False}
     del body["isEnabled"]
     body["syncOptions"] = {"initialSyncBehavior": "overwrite-destination"}
     assert api.post("/api/v1/secret-syncs/digital-ocean-app-platform", body).json()["secretSync"]["isAutoSyncEnabled"] is False
@@ -75,6 +76,10 @@ def test_bad_requests_are_explained(api, workspace, setup):
     assert api.post(url, duplicate).status_code == 200
     again = api.post(url, duplicate)
     assert again.status_code == 400 and "already exists" in str(again.json()["details"])
+    same_variables = {**duplicate, "name": "another-name"}
+    shared = api.post(url, same_variables)
+    assert shared.status_code == 400 and error_fields(shared) == {"syncOptions.keySchema"}, shared.json()
+    assert "DATABASE_URL is already managed by sync my-digitalocean-sync" in shared.json()["message"]
     bad_schema = {**seed_request(workspace, connection, app), "name": "x2"}
     bad_schema["syncOptions"] = {"keySchema": "NO_PLACEHOLDER"}
     assert "syncOptions.keySchema" in error_fields(api.post(url, bad_schema))

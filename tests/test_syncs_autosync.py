@@ -16,8 +16,9 @@ def dev(workspace):
 
 @pytest.fixture
 def dispatches(monkeypatch):
+    """The folder checks scheduled (environment, path), in place of django-q2's scheduler."""
     queued = []
-    monkeypatch.setattr(tasks, "enqueue_dispatch", queued.append)
+    monkeypatch.setattr(tasks, "_check_folder_at", lambda environment_id, path, when: queued.append((environment_id, path)))
     return queued
 
 
@@ -29,10 +30,12 @@ def sync(workspace, dev, fake_do):
                                folder=dev.folders.get(path="/app"), app_id=app["id"], app_name="web")
 
 
-def debounce_elapses(sync_id):
-    """The scheduled check comes once the debounce window has passed."""
-    Sync.objects.filter(pk=sync_id).update(pending_run_at=timezone.now() - timezone.timedelta(seconds=1))
-    return sync_id
+def check_after_debounce(sync, capture):
+    """The scheduled check of the sync's folder comes once the debounce window has passed."""
+    Sync.objects.filter(pk=sync.pk, pending_run_at__isnull=False).update(
+        pending_run_at=timezone.now() - timezone.timedelta(seconds=1))
+    with capture(execute=True):
+        return tasks.dispatch_folder(sync.environment_id, sync.folder.path)
 
 
 def test_a_burst_of_100_edits_gives_one_deployment(sync, dev, fake_do, dispatches, django_capture_on_commit_callbacks, settings):
@@ -42,10 +45,10 @@ def test_a_burst_of_100_edits_gives_one_deployment(sync, dev, fake_do, dispatche
     for i in range(1, 101):
         with django_capture_on_commit_callbacks(execute=True):
             counter = secrets.update_secret(counter, value=str(i))
-    assert dispatches == [sync.pk]  # one dispatcher for the whole burst
+    assert set(dispatches) == {(dev.pk, "/app")}  # one scheduled check, moved later by each edit
     sync.refresh_from_db()
     assert sync.pending_run_at > timezone.now() and sync.sync_status == "pending"
-    tasks.dispatch(debounce_elapses(sync.pk))
+    check_after_debounce(sync, django_capture_on_commit_callbacks)
     assert fake_do.deployments(sync.app_id) == 1
     assert fake_do.plaintext(fake_do.app_envs(sync.app_id)["COUNTER"]["value"]) == "100"
 
@@ -67,10 +70,11 @@ def test_an_edit_during_a_run_schedules_exactly_one_more_run(sync, dev, fake_do,
     with django_capture_on_commit_callbacks(execute=True):
         secrets.create_secret(dev, "/app", "B", "x")
     assert len(dispatches) == 1
-    tasks.dispatch(debounce_elapses(sync.pk))
-    assert len(dispatches) == 2  # the edit during the run queued one more
-    tasks.dispatch(debounce_elapses(sync.pk))
-    assert len(dispatches) == 2
+    check_after_debounce(sync, django_capture_on_commit_callbacks)
+    sync.refresh_from_db()
+    assert sync.pending_run_at is not None  # the edit during the run owes one more, after its own debounce
+    assert check_after_debounce(sync, django_capture_on_commit_callbacks) == 1
+    assert check_after_debounce(sync, django_capture_on_commit_callbacks) is None  # nothing left pending
     assert fake_do.deployments(sync.app_id) == 2
     assert fake_do.plaintext(fake_do.app_envs(sync.app_id)["A"]["value"]) == "2"
 

@@ -57,7 +57,7 @@ def test_skipping_ahead_goes_back_to_the_first_missing_step(client_for, owner, w
 def test_a_taken_name_is_refused_on_the_details_step(client_for, owner, workspace, world):
     dev, connection, app = world
     Sync.objects.create(workspace=workspace, name="taken", connection=connection, environment=dev,
-                        folder=dev.folders.get(path="/"), app_id=app["id"])
+                        folder=dev.folders.get(path="/"), app_id=app["id"], component="web")
     client = client_for(owner)
     client.post(wizard_url(workspace, "source"), {"environment": "dev", "secret_path": "/app-secrets"})
     client.post(wizard_url(workspace, "destination"), {"connection": connection.pk, "app_id": app["id"],
@@ -65,6 +65,24 @@ def test_a_taken_name_is_refused_on_the_details_step(client_for, owner, workspac
     client.post(wizard_url(workspace, "options"), {"initial_sync_behavior": "overwrite-destination"})
     response = client.post(wizard_url(workspace, "details"), {"name": "taken"})
     assert "already exists" in response.content.decode()
+
+
+def test_the_options_step_names_the_sync_that_already_manages_the_variables(client_for, owner, workspace, world):
+    dev, connection, app = world
+    Sync.objects.create(workspace=workspace, name="first", connection=connection, environment=dev,
+                        folder=dev.folders.get(path="/app-secrets"), app_id=app["id"], app_name="todo",
+                        key_schema="APP_{{secretKey}}")
+    client = client_for(owner)
+    client.post(wizard_url(workspace, "source"), {"environment": "dev", "secret_path": "/app-secrets"})
+    client.post(wizard_url(workspace, "destination"), {"connection": connection.pk, "app_id": app["id"],
+                                                         "env_type": "SECRET", "env_scope": "RUN_TIME"})
+    refused = client.post(wizard_url(workspace, "options"), {"initial_sync_behavior": "overwrite-destination",
+                                                              "key_schema": "APP_{{secretKey}}"})
+    assert refused.status_code == 200
+    assert "APP_TOKEN is already managed by sync first (app-level variables of todo)" in refused.content.decode()
+    apart = client.post(wizard_url(workspace, "options"), {"initial_sync_behavior": "overwrite-destination",
+                                                            "key_schema": "WEB_{{secretKey}}"})
+    assert apart.url.endswith("/details/")
 
 
 @pytest.mark.parametrize("role", [Role.MEMBER, Role.VIEWER])

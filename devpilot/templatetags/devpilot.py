@@ -104,6 +104,7 @@ SENTENCES = {
     "sync.updated": "changed the sync {target}",
     "sync.run_requested": "started the sync {target}",
     "sync.remove_requested": "asked to remove the secrets of the sync {target} from its app",
+    "sync.restore_requested": "asked to restore the variables of the sync {target} as they were before the run of {run_time}",
     "sync.delete_requested": "asked to delete the sync {target} after removing its secrets",
     "sync.deleted": "deleted the sync {target}",
     "server.created": "created the server {target}",

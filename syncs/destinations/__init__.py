@@ -4,6 +4,15 @@
     apply(sync, client, plan, desired) -> Applied    writes the plan (at most one write), or nothing
     removal_plan(sync, client, records) -> Plan      the variables this sync manages, to delete
 
+and, for several syncs into one app planned and written together (syncs/engine.py `run_batch`):
+
+    read(client, app_id) -> app                      one read, shared by the batch
+    plan_against(sync, app, desired, records) -> Plan
+    write_into(spec, sync, plan, desired)            each member's changes into the one spec
+    put(client, app_id, spec) -> app                 the one write
+    took_effect(sync, app, plan, desired, error)     after a lost answer: raise `error` unless `app` holds it
+    applied(sync, app, plan) -> Applied
+
 `desired` maps destination keys to plaintext values; `records` maps keys to the
 SyncedKey rows of what was last sent.
 """
@@ -31,6 +40,7 @@ class Plan:
     invalid_keys: list = field(default_factory=list)  # (key, reason)
     state: object = None  # what the destination read, for apply()
     remote: dict = field(default_factory=dict)  # key -> fingerprint of what the destination holds now
+    previous: dict = field(default_factory=dict)  # key -> the variable as read, for keys the plan may change
 
     def keys(self, action):
         return [c.key for c in self.changes if c.action == action]
@@ -48,6 +58,8 @@ class Plan:
 class Applied:
     remote_values: dict  # key -> what the destination stores now (EV[...] for secrets)
     deployment_started: bool
+    deployment_id: str = ""  # the deployment the write started, when the destination says
+    deployment_phase: str = ""
 
 
 DRIFT = "changed outside Devpilot"

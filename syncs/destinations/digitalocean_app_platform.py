@@ -68,8 +68,17 @@ def _drifted(existing, record):
     return record is not None and fingerprint(existing.get("value")) != record.remote_value
 
 
+def read(client, app_id):
+    """The app as DigitalOcean holds it now: one GET, shared by every sync planned against it."""
+    return client.get_app(app_id)
+
+
 def plan(sync, client, desired, records):
-    app = client.get_app(sync.app_id)
+    return plan_against(sync, read(client, sync.app_id), desired, records)
+
+
+def plan_against(sync, app, desired, records):
+    """What the sync would change in `app` (as read), changing nothing."""
     spec = app.get("spec") or {}
     current = {e.get("key"): e for e in target_envs(copy.deepcopy(spec), sync.component)}
     environment = sync.environment.slug
@@ -79,6 +88,7 @@ def plan(sync, client, desired, records):
         record = records.get(key)
         if existing is not None:
             result.remote[key] = fingerprint(existing.get("value"))
+            result.previous[key] = existing
         if existing is None:
             result.changes.append(Change(key, CREATE))
         elif _is_unchanged(sync, existing, value, record):
@@ -95,30 +105,28 @@ def plan(sync, client, desired, records):
             result.changes.append(Change(key, KEEP, "not in Devpilot; kept (secret deletion is disabled)"))
         else:
             result.changes.append(Change(key, DELETE, "not in Devpilot"))
+            result.previous[key] = current[key]
     return result
 
 
 def removal_plan(sync, client, records):
     """Delete what this sync put there: recorded keys the schema still manages."""
     app = client.get_app(sync.app_id)
-    current = {e.get("key") for e in target_envs(copy.deepcopy(app.get("spec") or {}), sync.component)}
+    current = {e.get("key"): e for e in target_envs(copy.deepcopy(app.get("spec") or {}), sync.component)}
     environment = sync.environment.slug
     changes = [
         Change(key, DELETE, "removed by Devpilot") for key in sorted(records)
         if key in current and keyschema.manages(sync.key_schema, key, environment)
     ]
-    return Plan(changes=changes, state=app)
+    return Plan(changes=changes, state=app, previous={c.key: current[c.key] for c in changes})
 
 
 def _variable(sync, key, value):
     return {"key": key, "value": value, "scope": sync.env_scope, "type": sync.env_type}
 
 
-def apply(sync, client, plan, desired):
-    """One PUT with the whole spec as read, only the planned variables changed."""
-    if not plan.has_writes:
-        return Applied(remote_values={}, deployment_started=False)
-    spec = copy.deepcopy(plan.state.get("spec") or {})
+def write_into(spec, sync, plan, desired):
+    """Change `spec` (a copy being prepared for the PUT) as the plan says; nothing else in it moves."""
     envs = target_envs(spec, sync.component)
     updates, deletes = set(plan.keys(UPDATE)), set(plan.keys(DELETE))
     rewritten = []
@@ -129,15 +137,35 @@ def apply(sync, client, plan, desired):
         rewritten.append(_variable(sync, key, desired[key]) if key in updates else variable)
     rewritten += [_variable(sync, key, desired[key]) for key in plan.keys(CREATE)]
     envs[:] = rewritten
+
+
+def put(client, app_id, spec):
+    return client.update_app(app_id, spec)
+
+
+def applied(sync, app, plan):
+    """What DigitalOcean stored for this sync's writes, read from the app the PUT (or the read-back) returned."""
+    stored = {e.get("key"): e.get("value") for e in target_envs(copy.deepcopy(app.get("spec") or {}), sync.component)}
+    written = plan.keys(CREATE) + plan.keys(UPDATE)
+    deployment = app.get("pending_deployment") or {}
+    return Applied(remote_values={key: fingerprint(stored.get(key)) for key in written},
+                   deployment_started=plan.has_writes, deployment_id=deployment.get("id") or "",
+                   deployment_phase=deployment.get("phase") or "")
+
+
+def apply(sync, client, plan, desired):
+    """One PUT with the whole spec as read, only the planned variables changed."""
+    if not plan.has_writes:
+        return Applied(remote_values={}, deployment_started=False)
+    spec = copy.deepcopy(plan.state.get("spec") or {})
+    write_into(spec, sync, plan, desired)
     try:
-        app = client.update_app(sync.app_id, spec)
+        app = put(client, sync.app_id, spec)
     except digitalocean.Unavailable as error:
         if not error.request_sent:
             raise
         app = _read_back(sync, client, plan, desired, error)
-    stored = {e.get("key"): e.get("value") for e in target_envs(copy.deepcopy(app.get("spec") or {}), sync.component)}
-    written = plan.keys(CREATE) + plan.keys(UPDATE)
-    return Applied(remote_values={key: fingerprint(stored.get(key)) for key in written}, deployment_started=True)
+    return applied(sync, app, plan)
 
 
 def _read_back(sync, client, plan, desired, error):
@@ -147,6 +175,12 @@ def _read_back(sync, client, plan, desired, error):
         app = client.get_app(sync.app_id)
     except digitalocean.DigitalOceanError:
         raise error from None
+    took_effect(sync, app, plan, desired, error)
+    return app
+
+
+def took_effect(sync, app, plan, desired, error):
+    """Raise `error` unless `app` holds what this sync's plan wrote."""
     current = {e.get("key"): e for e in target_envs(copy.deepcopy(app.get("spec") or {}), sync.component)}
     for key in plan.keys(CREATE) + plan.keys(UPDATE):
         stored = current.get(key)
@@ -160,4 +194,3 @@ def _read_back(sync, client, plan, desired, error):
             raise error  # a secret we wrote comes back as a new EV[...]
     if any(key in current for key in plan.keys(DELETE)):
         raise error
-    return app

@@ -29,6 +29,7 @@ OPERATIONS = {
     "/v2/tags": ["post"],
     "/v2/apps": ["get"],
     "/v2/apps/{id}": ["get", "put"],
+    "/v2/apps/{app_id}/deployments/{deployment_id}": ["get"],
 }
 OUT = Path(__file__).with_name("digitalocean-subset.json")
 
