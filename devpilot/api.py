@@ -14,7 +14,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.redis import RedisCache
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import timezone
@@ -26,7 +27,7 @@ from pydantic import BaseModel
 from connections.digitalocean import DigitalOceanError, as_devpilot_error
 from devpilot.errors import (DevpilotError, Forbidden, Invalid, NotFound, PayloadTooLarge, RateLimited,
                              Unauthenticated, error_body)
-from devpilot.models import ApiToken, MachineIdentity, Workspace, capped_role, hash_token
+from devpilot.models import ApiToken, MachineIdentity, Workspace, capped_role, creator_role, hash_token
 from devpilot.permissions import can
 from devpilot.schemas import ErrorOut, invalid
 
@@ -120,7 +121,9 @@ def effective_role(principal: ApiToken | MachineIdentity) -> str:
 
 
 def authenticate_token(raw: str) -> ApiToken:
-    api_token = ApiToken.objects.select_related("workspace").filter(token_hash=hash_token(raw)).first()
+    # The creator's current role comes in the same query (capped_role reads it), not in a second one.
+    api_token = ApiToken.objects.select_related("workspace").annotate(creator_role=creator_role()).filter(
+        token_hash=hash_token(raw)).first()
     if api_token is None or api_token.revoked_at:
         raise Unauthenticated("This API token is invalid or has been revoked.")
     now = timezone.now()
@@ -136,10 +139,23 @@ def authenticate_token(raw: str) -> ApiToken:
 def check_rate_limit(principal: ApiToken | MachineIdentity) -> None:
     limit = settings.DEVPILOT_API_RATE_LIMIT
     window = int(timezone.now().timestamp() // 60)
-    key = f"api-rate:{principal.pk}:{window}"
-    cache.add(key, 0, timeout=120)
-    if cache.incr(key) > limit:
+    if count_in_window(f"api-rate:{principal.pk}:{window}", 120) > limit:
         raise RateLimited(f"Rate limit of {limit} requests a minute exceeded; retry in a minute.")
+
+
+def count_in_window(key: str, timeout: int) -> int:
+    """Add one to a counter shared by every web process and return it: one round trip to Redis (INCR and
+    EXPIRE in a pipeline), where Django's cache API takes three (add, then incr = EXISTS + INCR)."""
+    backend = caches["default"]
+    if isinstance(backend, RedisCache):
+        name = backend.make_and_validate_key(key)
+        pipeline = backend._cache.get_client(name, write=True).pipeline()
+        pipeline.incr(name)
+        pipeline.expire(name, timeout)  # the key names its minute: renewing the expiry is harmless
+        count, _ = pipeline.execute()
+        return int(count)
+    cache.add(key, 0, timeout=timeout)
+    return cache.incr(key)
 
 
 def require(request: HttpRequest, permission: str) -> None:

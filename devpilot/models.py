@@ -4,6 +4,7 @@ import uuid
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from devpilot.crypto import EncryptedValue
@@ -119,14 +120,25 @@ class Invitation(models.Model):
         return not self.accepted_at and not self.revoked_at and self.expires_at > timezone.now()
 
 
+_NOT_READ = object()
+
+
+def creator_role() -> Subquery:
+    """Annotate a token or identity query with its creator's current role (`creator_role`), for capped_role."""
+    return Subquery(Membership.objects.filter(workspace_id=OuterRef("workspace_id"), user_id=OuterRef(
+        "created_by_id")).values("role")[:1])
+
+
 def capped_role(obj) -> str | None:
     """An API token's or machine identity's effective role: the lower of its own role and its creator's
     current role in the workspace; None when the creator is no longer a member. Made without a person
     (manage.py commands, tests): its own role."""
     if obj.created_by_id is None:
         return obj.role
-    creator = Membership.objects.filter(workspace_id=obj.workspace_id, user_id=obj.created_by_id).values_list(
-        "role", flat=True).first()
+    creator = getattr(obj, "creator_role", _NOT_READ)
+    if creator is _NOT_READ:
+        creator = Membership.objects.filter(workspace_id=obj.workspace_id, user_id=obj.created_by_id).values_list(
+            "role", flat=True).first()
     if creator is None:
         return None
     order = [Role.VIEWER, Role.MEMBER, Role.ADMIN, Role.OWNER]

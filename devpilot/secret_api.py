@@ -78,26 +78,42 @@ def list_secrets(request: HttpRequest, q: Query[SecretListQuery]) -> dict | Http
     """Keys and metadata for every token; values for member tokens and up (null for viewers).
 
     `recursive=true` includes every folder below `secretPath`; each secret's `secretPath` says where it is."""
-    environment, folder = _list_folder(request, q)
+    values, where = _one_folder_rows(request, q) if not q.recursive else (None, "")
+    if values is None:  # recursive, or an empty folder: the folder is looked up (and a missing one is a 404)
+        environment, folder = _list_folder(request, q)
+        rows = Secret.objects.filter(environment=environment)
+        if q.recursive and folder.path != "/":
+            rows = rows.filter(folder__path__startswith=folder.path + "/") | rows.filter(folder=folder)
+        elif not q.recursive:
+            rows = rows.filter(folder=folder)
+        values = list(rows.order_by("folder__path", "key").values_list(*_LIST_COLUMNS))
+        where = f"{environment.slug}:{folder.path}" + (" (recursive)" if q.recursive else "")
     if q.tagSlugs.strip():
         return {"secrets": []}  # Devpilot secrets have no tags, so none matches a tag filter.
-    rows = Secret.objects.filter(environment=environment)
-    if q.recursive and folder.path != "/":
-        rows = rows.filter(folder__path__startswith=folder.path + "/") | rows.filter(folder=folder)
-    elif not q.recursive:
-        rows = rows.filter(folder=folder)
     with_value = _with_values(request, q.viewSecretValue)
-    # Plain rows, not model instances, and one key ring for every value: a big folder lists in one pass.
-    values = list(rows.order_by("folder__path", "key").values_list(*_LIST_COLUMNS))
     if with_value and values:
-        secrets.record_values_read(request.workspace, f"{environment.slug}:{folder.path}"  # type: ignore[attr-defined]
-                                   + (" (recursive)" if q.recursive else ""), [row[4] for row in values], "api",
+        secrets.record_values_read(request.workspace, where, [row[4] for row in values], "api",  # type: ignore[attr-defined]
                                    request=request)
     # Rendered as the API renders every answer, without validating each row against SecretOut again:
     # _list_json builds exactly that shape (tests compare it with secret_json), and re-validating
     # thousands of rows per request would cost more than building them.
-    return api.create_response(request, {"secrets": _list_json(values, environment.slug, with_value=with_value)},
+    return api.create_response(request, {"secrets": _list_json(values, q.environment, with_value=with_value)},
                                status=200)
+
+
+def _one_folder_rows(request: HttpRequest, scope: SecretScope) -> tuple[list[tuple] | None, str]:
+    """One folder's rows found by environment slug and path in a single query; None when there are none (the
+    caller then looks the folder up, to tell an empty folder from a missing one)."""
+    require_workspace_ref(request, *scope.workspace_ref(), field="workspaceId")
+    try:
+        path = secrets.normalize_path(scope.secretPath)
+    except secrets.SecretsError:
+        return None, ""
+    rows = Secret.objects.filter(environment__workspace=request.workspace,  # type: ignore[attr-defined]
+                                 environment__slug=scope.environment, folder__path=path)
+    # Plain rows, not model instances, and one key ring for every value: a big folder lists in one pass.
+    values = list(rows.order_by("key").values_list(*_LIST_COLUMNS))
+    return (values or None), f"{scope.environment}:{path}"
 
 
 _LIST_COLUMNS = ("id", "workspace_id", "folder_id", "folder__path", "key", "value_ciphertext", "comment", "version",

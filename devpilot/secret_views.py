@@ -145,6 +145,7 @@ def _page_context(request, environment, folder, form=None, window=None):
         "environments": request.workspace.environments.all(),
         "folder": folder,
         "secrets": _with_row_urls(request, window.rows),
+        "revealed": None,  # rows show no value here; set, so 50 rows do not each look it up and miss
         "window": window,
         "subfolders": secrets.subfolders(environment, folder.path),
         "breadcrumbs": _breadcrumbs(folder.path),

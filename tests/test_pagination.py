@@ -217,6 +217,27 @@ def test_the_api_list_answers_as_before_reading_the_keys_once(api_client_for, wo
     assert [e.data["keys"] for e in reads] == [["A", "B", "C", "NESTED"]]
 
 
+@pytest.mark.parametrize("count", [3, 120])
+def test_one_folder_through_the_api_is_three_queries_whatever_its_size(api_client_for, workspace, dev, count):
+    """The token with its creator's role, the folder's rows (found by environment and path), the audit record."""
+    from devpilot.secret_api import secret_json
+
+    secrets.create_folder(dev, "/", "api")
+    fill(dev, "/api", count)
+    secrets.create_secret(dev, "/", "ROOT_ONLY", "x")  # another folder: not listed
+    client = api_client_for(workspace, Role.MEMBER)
+    query = {"workspaceId": str(workspace.pk), "environment": "dev", "secretPath": "/api"}
+    client.get("/api/v3/secrets/raw", query)  # the token's last-used time is written once a minute, not counted
+    with CaptureQueriesContext(connection) as queries:
+        listed = client.get("/api/v3/secrets/raw", query)
+    assert listed.status_code == 200 and len(queries) == 3, [q["sql"][:80] for q in queries]
+    expected = [secret_json(s, with_value=True) for s in
+                Secret.objects.select_related("environment", "folder").filter(folder__path="/api").order_by("key")]
+    assert listed.json() == {"secrets": expected}
+    secrets.create_folder(dev, "/", "empty")
+    assert client.get("/api/v3/secrets/raw", {**query, "secretPath": "/empty"}).json() == {"secrets": []}
+
+
 def test_the_api_list_still_says_what_is_missing(api_client_for, workspace, dev):
     client = api_client_for(workspace, Role.MEMBER)
     base = {"workspaceId": str(workspace.pk)}
