@@ -70,11 +70,14 @@ def start_following(connection_id: Any, app_id: str, deployment_id: str, *, when
 
 
 def interval(age: timedelta) -> timedelta:
-    """How long to wait between looks: often while a deployment is young, less as it drags on."""
+    """How long to wait between looks: often while a deployment is young, less as it drags on.
+
+    Every look is a call on the token's budget (240 a minute, shared with the syncs): at one look every
+    10 s, twenty apps deploying at once take 120 a minute, and half the budget stays for the writes."""
     if age < timedelta(minutes=2):
-        return timedelta(seconds=5)
-    if age < timedelta(minutes=10):
         return timedelta(seconds=10)
+    if age < timedelta(minutes=10):
+        return timedelta(seconds=20)
     if age < timedelta(minutes=30):
         return timedelta(seconds=30)
     return timedelta(seconds=60)

@@ -142,11 +142,11 @@ def test_while_building_the_next_look_is_scheduled_and_backs_off(fake_do, app, m
     run = write(sync, {"NEW_KEY": "v"})
     follow(run)
     soon = scheduled(run.deployment_id).next_run - timezone.now()
-    assert timedelta(seconds=3) < soon <= timedelta(seconds=6)
+    assert timedelta(seconds=8) < soon <= timedelta(seconds=11)
     SyncRun.objects.filter(pk=run.pk).update(started_at=timezone.now() - timedelta(minutes=40))
     follow(run)
     assert scheduled(run.deployment_id).next_run - timezone.now() > timedelta(seconds=50)
-    assert deployments.interval(timedelta(seconds=10)) == timedelta(seconds=5)
+    assert deployments.interval(timedelta(seconds=10)) == timedelta(seconds=10)
 
 
 @pytest.mark.parametrize("outcome", ["ERROR", "CANCELED"])
