@@ -145,7 +145,7 @@ AUTH_PASSWORD_VALIDATORS = [
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
-USE_I18N = True
+USE_I18N = False  # Devpilot speaks English only: gettext is a pass-through, not a catalog lookup per string
 USE_TZ = True
 
 STATIC_URL = "static/"
