@@ -212,6 +212,20 @@ def fake_do(settings):
 
 
 @pytest.fixture
+def dev(workspace):
+    """The workspace's dev environment."""
+    return workspace.environments.get(slug="dev")
+
+
+@pytest.fixture
+def connection(workspace, fake_do):
+    """A DigitalOcean connection whose token the fake knows (every scope)."""
+    from connections.models import Connection
+
+    return Connection.objects.create(workspace=workspace, name="do", token=GOOD_DO_TOKEN, account_uuid="acct-1")
+
+
+@pytest.fixture
 def fake_do_server(settings):
     """The fake DigitalOcean as a live HTTP server (for workers in other processes and the browser)."""
     from tests.fake_digitalocean import FakeDigitalOcean

@@ -7,7 +7,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from connections import digitalocean
-from connections.models import Connection
 from devpilot import locks, outbox, secrets
 from devpilot.models import Lock
 from provisioning import agents, lifecycle, services, steps, tasks
@@ -28,11 +27,6 @@ def queue(monkeypatch):
     monkeypatch.setattr(transaction, "on_commit", lambda hook, *args, **kwargs: hook())  # as if committed
     monkeypatch.setattr(digitalocean, "_sleep", lambda s: None)
     return sent
-
-
-@pytest.fixture
-def connection(workspace, fake_do):
-    return Connection.objects.create(workspace=workspace, name="do", token="dop_v1_good", account_uuid="acct-1")
 
 
 def new_server(workspace, connection, name="web-1"):

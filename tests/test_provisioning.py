@@ -7,7 +7,6 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from connections.models import Connection
 from provisioning import agents, lifecycle, reconcile, services, steps, tasks
 from provisioning.cloudinit import AGENT_PATH
 from provisioning.models import Server, ServerStatus
@@ -26,11 +25,6 @@ def manual_tasks(monkeypatch):
 
     monkeypatch.setattr(digitalocean, "_sleep", lambda s: None)
     return queued
-
-
-@pytest.fixture
-def connection(workspace, fake_do):
-    return Connection.objects.create(workspace=workspace, name="do", token="dop_v1_good", account_uuid="acct-1")
 
 
 def new_server(workspace, connection, name="web-1", **details):

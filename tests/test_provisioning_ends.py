@@ -25,11 +25,6 @@ def manual_tasks(monkeypatch):
 
 
 @pytest.fixture
-def connection(workspace, fake_do):
-    return Connection.objects.create(workspace=workspace, name="do", token="dop_v1_good", account_uuid="acct-1")
-
-
-@pytest.fixture
 def ready_server(workspace, connection, fake_do):
     server = settle(new_server(workspace, connection))
     agents.register(registration_token(fake_do), {})

@@ -7,22 +7,11 @@ import pytest
 from django.db import connection as db
 from django.test.utils import CaptureQueriesContext
 
-from connections.models import Connection
 from devpilot import secrets
 from syncs import engine, services, tasks
 from syncs.models import Sync, SyncRun, SyncStatus
 
-GET_APP, PUT_APP = r"/v2/apps/[^/]+", r"/v2/apps/[^/]+"
-
-
-@pytest.fixture
-def dev(workspace):
-    return workspace.environments.get(slug="dev")
-
-
-@pytest.fixture
-def connection(workspace, fake_do):
-    return Connection.objects.create(workspace=workspace, name="do", token="dop_v1_good", account_uuid="acct-1")
+PUT_APP = r"/v2/apps/[^/]+"
 
 
 @pytest.fixture

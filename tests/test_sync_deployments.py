@@ -14,7 +14,6 @@ from django.utils import timezone
 from django_q.models import Schedule
 
 from connections import digitalocean
-from connections.models import Connection
 from devpilot import locks, secrets
 from devpilot.errors import Conflict, Invalid
 from devpilot.models import AuditEvent, Role
@@ -30,16 +29,6 @@ SECRET = {"type": "SECRET", "scope": "RUN_AND_BUILD_TIME"}
 @pytest.fixture(autouse=True)
 def _no_backoff(monkeypatch):
     monkeypatch.setattr(digitalocean, "_sleep", lambda seconds: None)
-
-
-@pytest.fixture
-def dev(workspace):
-    return workspace.environments.get(slug="dev")
-
-
-@pytest.fixture
-def connection(workspace, fake_do):
-    return Connection.objects.create(workspace=workspace, name="do", token="dop_v1_good", account_uuid="acct-1")
 
 
 @pytest.fixture

@@ -1,6 +1,5 @@
 import pytest
 
-from connections.models import Connection
 from devpilot import secrets
 from syncs import engine
 from syncs.models import Sync, SyncedKey, SyncStatus
@@ -13,11 +12,6 @@ def dev(workspace):
     env = workspace.environments.get(slug="dev")
     secrets.create_folder(env, "/", "app-secrets")
     return env
-
-
-@pytest.fixture
-def connection(workspace, fake_do):
-    return Connection.objects.create(workspace=workspace, name="do", token="dop_v1_good", account_uuid="acct-1")
 
 
 @pytest.fixture
