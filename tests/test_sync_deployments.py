@@ -14,7 +14,7 @@ from django.utils import timezone
 from django_q.models import Schedule
 
 from connections import digitalocean
-from devpilot import locks, secrets
+from devpilot import locks
 from devpilot.errors import Conflict, Invalid
 from devpilot.models import AuditEvent, Role
 from syncs import deployments
