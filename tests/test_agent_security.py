@@ -11,7 +11,7 @@ import pytest
 from provisioning import agents, steps
 from provisioning.cloudinit import AGENT_PATH, user_data
 from provisioning.models import ServerStatus
-from tests.test_provisioning import connection, new_server, registration_token, settle  # noqa: F401 (fixture)
+from tests.test_provisioning import new_server, registration_token, settle
 
 
 def run_agent(*args, timeout=60):
