@@ -38,7 +38,9 @@ from devpilot import audit, locks, outbox
 from devpilot.errors import Conflict, DevpilotError, Invalid
 from syncs import engine, notifications
 from syncs.destinations import DestinationError
-from syncs.destinations.digitalocean_app_platform import DEFAULT_SCOPE, DEFAULT_TYPE, fingerprint, target_envs
+from syncs.destinations.digitalocean_app_platform import (
+    DEFAULT_SCOPE, DEFAULT_TYPE, deployment_of, fingerprint, target_envs,
+)
 from syncs.models import DEPLOYMENT_ENDED, DeploymentPhase, RunKind, Sync, SyncedKey, SyncRun, SyncStatus, Trigger
 
 logger = logging.getLogger("devpilot.deployments")
@@ -393,16 +395,11 @@ def _explain(sync: Sync, error: digitalocean.DigitalOceanError) -> str:
     return f"Nothing was restored: {error.message}"
 
 
-def _transient(error: digitalocean.DigitalOceanError) -> bool:
-    return isinstance(error, digitalocean.Unavailable | digitalocean.RateLimited) or (
-        isinstance(error, digitalocean.Rejected) and "progress" in error.message.lower())
-
-
 def _read(client: digitalocean.DigitalOceanClient, app_id: str) -> dict:
     try:
         return client.get_app(app_id)
     except digitalocean.DigitalOceanError as e:
-        if _transient(e):
+        if engine.transient(e):
             raise _Later(e.message) from None
         raise
 
@@ -466,7 +463,7 @@ def _put(client: digitalocean.DigitalOceanClient, app_id: str, spec: dict, compo
             current = _current(app, component)
             if all(_same(current.get(key), before) for key, before in changes.items()):
                 return app
-        if _transient(error):
+        if engine.transient(error):
             raise _Later(error.message) from None
         raise
 
@@ -476,10 +473,8 @@ def _succeed(run: SyncRun, counts: dict[str, int], app: dict | None, started: fl
     sync, original = run.sync, run.restores
     for name, value in counts.items():
         setattr(run, name, value)
-    deployment = ((app or {}).get("pending_deployment") or (app or {}).get("in_progress_deployment") or {})
     run.deployment_started = app is not None
-    run.deployment_id = deployment.get("id") or ""
-    run.deployment_phase = deployment.get("phase") or (DeploymentPhase.PENDING_BUILD if run.deployment_id else "")
+    run.deployment_id, run.deployment_phase = deployment_of(app or {})
     if app is None:
         message = f"Nothing to restore: the app already holds the values from before {run_time(original)}."
     else:

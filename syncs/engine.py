@@ -23,7 +23,7 @@ from syncs import keyschema
 from syncs.destinations import (
     Applied, CREATE, DELETE, UNCHANGED, UPDATE, DestinationError, Plan, get_destination, value_hash,
 )
-from syncs.models import DeploymentPhase, RunKind, SyncedKey, SyncRun, SyncStatus
+from syncs.models import RunKind, SyncedKey, SyncRun, SyncStatus
 
 TRANSIENT_WINDOW = timedelta(minutes=30)
 APP_LOCK_WAIT = 20  # seconds a run waits for another sync of the same app before it is retried later
@@ -68,6 +68,13 @@ def dry_run(sync, desired=None):
         raise SyncFailed(str(e)) from None
 
 
+def transient(error):
+    """An error a later try may not meet: DigitalOcean unavailable or rate limiting, or the app busy with a
+    deployment ("…in progress")."""
+    return isinstance(error, digitalocean.Unavailable | digitalocean.RateLimited) or (
+        isinstance(error, digitalocean.Rejected) and "progress" in error.message.lower())
+
+
 def _explain(sync, error, *, failing_since=None):
     """Turn a DigitalOcean error into SyncFailed (permanent) or Retry (transient)."""
     now = timezone.now()
@@ -81,10 +88,7 @@ def _explain(sync, error, *, failing_since=None):
                           "or the connection belongs to another account).")
     if isinstance(error, digitalocean.RateLimited):
         return Retry(error.message + " The sync runs again then.", error.reset_at)
-    transient = isinstance(error, digitalocean.Unavailable) or (
-        isinstance(error, digitalocean.Rejected) and "progress" in error.message.lower()
-    )
-    if not transient:
+    if not transient(error):
         return SyncFailed(error.message)
     if failing_since and now - failing_since > TRANSIENT_WINDOW:
         return SyncFailed(error.message + " Still failing after 30 minutes of retries.")
@@ -300,9 +304,7 @@ def _record_write(sync, run_record, plan, applied):
     if not applied.deployment_started:
         return
     run_record.deployment_started = True
-    run_record.deployment_id = applied.deployment_id
-    run_record.deployment_phase = applied.deployment_phase or (DeploymentPhase.PENDING_BUILD
-                                                               if applied.deployment_id else "")
+    run_record.deployment_id, run_record.deployment_phase = applied.deployment_id, applied.deployment_phase
     touched = plan.keys(CREATE) + plan.keys(UPDATE) + plan.keys(DELETE)
     run_record.previous = json.dumps({"app_id": sync.app_id, "component": sync.component,
                                       "variables": {key: plan.previous.get(key) for key in touched}})

@@ -159,13 +159,6 @@ def remove_sync_secrets(sync_id, trigger=Trigger.MANUAL, request=None):
         return "busy"
 
 
-def schedule_retry(sync, when, request=None):
-    """Owe a run at `when` (kept in the row, so a lost schedule is swept) and schedule its app's batch."""
-    request = request or uuid.uuid4()
-    Sync.objects.filter(pk=sync.pk).update(queued_run=request, queued_run_at=when, queued_run_trigger=Trigger.RETRY)
-    outbox.run_later(f"retry app {sync.app_id}", "syncs.tasks.run_app", (str(sync.connection_id), sync.app_id), when)
-
-
 # --- Auto-sync --------------------------------------------------------------------------------
 
 

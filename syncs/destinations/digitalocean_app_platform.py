@@ -147,10 +147,17 @@ def applied(sync, app, plan):
     """What DigitalOcean stored for this sync's writes, read from the app the PUT (or the read-back) returned."""
     stored = {e.get("key"): e.get("value") for e in target_envs(copy.deepcopy(app.get("spec") or {}), sync.component)}
     written = plan.keys(CREATE) + plan.keys(UPDATE)
-    deployment = app.get("pending_deployment") or {}
+    deployment_id, phase = deployment_of(app)
     return Applied(remote_values={key: fingerprint(stored.get(key)) for key in written},
-                   deployment_started=plan.has_writes, deployment_id=deployment.get("id") or "",
-                   deployment_phase=deployment.get("phase") or "")
+                   deployment_started=plan.has_writes, deployment_id=deployment_id, deployment_phase=phase)
+
+
+def deployment_of(app):
+    """(id, phase) of the deployment a write of `app` started: the PUT's answer names it pending; an app read
+    back after a lost answer may show it in progress already. ("", "") when DigitalOcean names none."""
+    deployment = app.get("pending_deployment") or app.get("in_progress_deployment") or {}
+    deployment_id = deployment.get("id") or ""
+    return deployment_id, (deployment.get("phase") or "PENDING_BUILD") if deployment_id else ""
 
 
 def apply(sync, client, plan, desired):
