@@ -26,7 +26,6 @@ Policy (the client in connections/digitalocean.py applies it before every reques
   is within the minute window's 10-s margin.
 """
 
-import hashlib
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -39,6 +38,7 @@ from django.db.models.lookups import LessThan
 from django.utils import timezone
 
 from connections.models import SLOT_SECONDS, CallBucket, RateLimitState
+from devpilot.models import hash_token
 
 MINUTE_SLOTS = 7  # the current slot and the 6 before: every 60-s window fits in them
 HOUR_SLOTS = 361
@@ -49,8 +49,8 @@ LOW_REMAINING = 10
 
 
 def rate_key_for(token: str) -> str:
-    """The budget's key for a token: its SHA-256, so the token itself is never stored here."""
-    return hashlib.sha256(token.encode()).hexdigest()
+    """The budget's key for a token: its hash as API tokens are stored, so the token itself never is."""
+    return hash_token(token)
 
 
 def per_minute() -> int:
