@@ -30,11 +30,10 @@ def workspace_view(permission="workspace.read"):
         @login_required
         @wraps(view)
         def wrapped(request, ws, *args, **kwargs):
-            membership = (
-                Membership.objects.select_related("workspace")
-                .filter(workspace__slug=ws, user=request.user)
-                .first()
-            )
+            # All the user's memberships in the one query: the page's workspace switcher lists them too.
+            memberships = list(Membership.objects.select_related("workspace").filter(user=request.user)
+                               .order_by("workspace__name", "workspace__slug"))
+            membership = next((m for m in memberships if m.workspace.slug == ws), None)
             if membership is None:
                 raise Http404("No such workspace.")
             if membership.workspace.require_mfa and not has_mfa(request.user):
@@ -43,6 +42,7 @@ def workspace_view(permission="workspace.read"):
                 raise PermissionDenied("Your role in this workspace does not allow this.")
             request.workspace = membership.workspace
             request.membership = membership
+            request.memberships = memberships
             if request.session.get(CURRENT_WORKSPACE_SESSION_KEY) != ws:
                 request.session[CURRENT_WORKSPACE_SESSION_KEY] = ws
             return view(request, *args, **kwargs)

@@ -1,4 +1,3 @@
-from devpilot.models import Membership
 from devpilot.permissions import permissions_of
 
 
@@ -11,7 +10,5 @@ def workspace(request):
         "workspace": membership.workspace,
         "membership": membership,
         "workspace_perms": permissions_of(membership.role),
-        # By user id: membership.user would fetch the user again (request.user is already loaded).
-        "switcher_memberships": Membership.objects.filter(user_id=membership.user_id).select_related(
-            "workspace").order_by("workspace__name"),
+        "switcher_memberships": request.memberships,
     }

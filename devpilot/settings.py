@@ -32,6 +32,9 @@ DEVPILOT_LEASE_SECONDS = env.int("DEVPILOT_LEASE_SECONDS", default=20)  # worker
 DEVPILOT_DO_CALLS_PER_MINUTE = env.int("DEVPILOT_DO_CALLS_PER_MINUTE", default=240)  # per token; DigitalOcean allows 250
 DEVPILOT_DO_CALLS_PER_HOUR = env.int("DEVPILOT_DO_CALLS_PER_HOUR", default=4800)  # and 5,000 (connections/budget.py)
 DEVPILOT_HTTPS = env.bool("DEVPILOT_HTTPS", default=not DEBUG)
+# Folder history (point-in-time recovery): snapshots older than this many days are folded into one base
+# snapshot (the state then stays recoverable) and versions nothing refers to are deleted. 0 keeps all.
+DEVPILOT_SNAPSHOT_RETENTION_DAYS = env.int("DEVPILOT_SNAPSHOT_RETENTION_DAYS", default=0)
 REDIS_URL = env("REDIS_URL", default="")
 
 INSTALLED_APPS = [
@@ -243,3 +246,7 @@ CACHES = {
     if REDIS_URL
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }
+# With a shared cache, a page reads its session from Redis (written through to the database, so a
+# cache flush logs nobody out); a per-process cache cannot share sessions, so then the database alone.
+SESSION_ENGINE = ("django.contrib.sessions.backends.cached_db" if REDIS_URL
+                  else "django.contrib.sessions.backends.db")
