@@ -64,6 +64,8 @@ SCOPES = {
     ("POST", "keys"): ("add SSH keys", "ssh_key:create"),
     ("POST", "tags"): ("create tags", "tag:create"),
     ("GET", "actions"): ("read actions", "actions:read"),
+    ("GET", "snapshots"): ("read snapshots", "snapshot:read"),
+    ("DELETE", "snapshots"): ("delete snapshots", "snapshot:delete"),
 }
 
 
@@ -440,6 +442,24 @@ class DigitalOceanClient:
     def droplet_action(self, droplet_id, type, **params):
         return self.post(f"/v2/droplets/{_number(droplet_id)}/actions", {"type": type, **params})["action"]
 
+    def pending_droplet_actions(self, droplet_id):
+        """The Droplet's actions still in progress (newest first: one page is enough to see them)."""
+        page = self.get(f"/v2/droplets/{_number(droplet_id)}/actions", params={"per_page": 50}) or {}
+        return [a for a in page.get("actions") or [] if a.get("status") == "in-progress"]
+
+    def list_droplet_snapshots(self, droplet_id):
+        return self.paginate(f"/v2/droplets/{_number(droplet_id)}/snapshots", "snapshots")
+
+    def list_snapshots(self):
+        """The account's Droplet snapshots (images a new Droplet can be created from)."""
+        return self.paginate("/v2/snapshots", "snapshots", {"resource_type": "droplet"})
+
+    def get_snapshot(self, snapshot_id):
+        return self.get(f"/v2/snapshots/{_number(snapshot_id)}")["snapshot"]
+
+    def delete_snapshot(self, snapshot_id):
+        self.delete(f"/v2/snapshots/{_number(snapshot_id)}")
+
     def get_action(self, action_id):
         return self.get(f"/v2/actions/{_number(action_id)}")["action"]
 
@@ -451,6 +471,10 @@ class DigitalOceanClient:
 
     def create_firewall(self, **body):
         return self.post("/v2/firewalls", body)["firewall"]
+
+    def update_firewall(self, firewall_id, body):
+        """PUT replaces the whole firewall: `body` must carry every attribute to keep (name, rules, droplets, tags)."""
+        return self.put(f"/v2/firewalls/{_uuid(firewall_id)}", body)["firewall"]
 
     def delete_firewall(self, firewall_id):
         self.delete(f"/v2/firewalls/{_uuid(firewall_id)}")

@@ -1,14 +1,19 @@
-"""Agent registration and heartbeats."""
+"""Agent registration and its one channel: heartbeats (facts, metrics, SSH keys) out, commands back."""
 
 import secrets
 from datetime import timedelta
+from typing import Annotated
 
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
+from pydantic import Field
 
 from devpilot import audit
 from devpilot.errors import Unauthenticated
 from devpilot.models import hash_token
+from devpilot.schemas import Strict, parse
+from provisioning import access, commands, metrics
+from provisioning.metrics import Metrics
 from provisioning.models import Server, ServerStatus
 
 REGISTRATION_LIFETIME = timedelta(hours=2)
@@ -35,7 +40,7 @@ def register(token, facts):
     server = Server.objects.filter(registration_token_hash=hash_token(token)).first() if token else None
     if server is None or not server.registration_expires_at or server.registration_expires_at < timezone.now():
         raise AgentError("This registration token is unknown, used or expired.")
-    if server.status in GONE:
+    if refused(server):
         raise AgentError("This server was destroyed; its agent is no longer accepted.")
     credential = "dpa_" + secrets.token_urlsafe(32)
     now = timezone.now()
@@ -53,17 +58,70 @@ def register(token, facts):
 
 # A server in one of these is gone at DigitalOcean: whatever still calls in with its credential is not it.
 GONE = (ServerStatus.DESTROYED, ServerStatus.DELETED_OUTSIDE)
+# ...and its agent is refused from the moment its destruction is asked for.
+REFUSED = (ServerStatus.DESTROYING, *GONE)
+
+
+def refused(server: Server) -> bool:
+    """Whether the server's agent may no longer call in: destroyed, going, or archived."""
+    return server.status in REFUSED or server.is_archived
+
+
+class AgentReport(Strict):
+    """What a heartbeat carries beyond the facts: metrics, the managed SSH keys present, the host key.
+
+    Strict, unlike the free-form facts an older agent sends: a field it has is checked, a field it
+    lacks is simply not reported (no SSH key commands are sent to an agent that does not report keys).
+    """
+
+    metrics: Metrics | None = None
+    sshKeys: list[Annotated[str, Field(pattern=commands.KEY_ID)]] | None = Field(default=None, max_length=1000)
+    hostKey: str | None = Field(default=None, max_length=16384)
 
 
 @sensitive_variables("credential")
-def heartbeat(credential, facts):
-    server = Server.objects.filter(agent_credential_hash=hash_token(credential)).first() if credential else None
+def authenticate(credential: str) -> Server:
+    server = Server.objects.select_related("workspace").filter(
+        agent_credential_hash=hash_token(credential)).first() if credential else None
     if server is None:
         raise AgentError("Unknown agent credential.")
-    if server.status in GONE:
+    if refused(server):
         raise AgentError("This server was destroyed; its agent is no longer accepted.")
-    Server.objects.filter(pk=server.pk).update(agent_last_seen_at=timezone.now(), agent_info=_clean(facts))
-    return server.heartbeat_interval
+    return server
+
+
+@sensitive_variables("credential")
+def heartbeat(credential: str, body: dict) -> int:
+    """Records a heartbeat; the interval the agent should wait before the next one."""
+    return _record_heartbeat(authenticate(credential), body).heartbeat_interval
+
+
+@sensitive_variables("credential")
+def exchange(credential: str, body: dict) -> dict:
+    """The agent's one call: a heartbeat in, the interval and the commands waiting for it out."""
+    interval = heartbeat(credential, body)
+    server = authenticate(credential)
+    access.sync_server(server)
+    return {"interval": interval, "commands": commands.take(server)}
+
+
+@sensitive_variables("credential")
+def acknowledge(credential: str, body: dict):
+    return commands.acknowledge(authenticate(credential), body)
+
+
+def _record_heartbeat(server: Server, body: dict) -> Server:
+    report = parse(AgentReport, {k: body[k] for k in AgentReport.model_fields if k in body})
+    info = _clean(body)
+    if report.sshKeys is not None:
+        info[access.REPORTED] = sorted(set(report.sshKeys))
+    if report.hostKey and commands.KEY_LINE.match(report.hostKey.strip()):
+        info[access.HOST_KEY] = report.hostKey.strip()
+    Server.objects.filter(pk=server.pk).update(agent_last_seen_at=timezone.now(), agent_info=info)
+    server.agent_info = info
+    if report.metrics is not None:
+        metrics.record(server, report.metrics)
+    return server
 
 
 def status(server):

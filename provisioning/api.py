@@ -14,9 +14,11 @@ from ninja.security import HttpBearer
 from devpilot.api import answers, iso, token
 from devpilot.errors import Invalid, Unauthenticated
 from provisioning import agents, lifecycle, services
+from provisioning.agent_schemas import AgentChannelOut, AgentCommandOut
 from provisioning.models import Server
-from provisioning.schemas import (AgentHeartbeatOut, AgentRegistered, ServerAction, ServerCreate, ServerDeleteQuery,
-                                  ServerEnvelope, ServersEnvelope)
+from provisioning.schemas import (AgentRegistered, FirewallUpdate, ServerAction, ServerCreate, ServerDeleteQuery,
+                                  ServerEnvelope, ServersEnvelope, ServersQuery, SizesEnvelope, SnapshotCreate,
+                                  SnapshotsEnvelope)
 
 router = Router(tags=["Servers"])
 ONE = "/v1/servers/{uuid:server_id}"
@@ -25,6 +27,10 @@ ONE = "/v1/servers/{uuid:server_id}"
 def server_json(server: Server) -> dict:
     return {
         "id": str(server.pk), "name": server.name, "status": server.status, "statusMessage": server.status_message or None,
+        "statusMessageIsError": server.status_message_is_error, "powerState": server.power_state or None,
+        "pendingEvent": server.pending_event, "archivedAt": iso(server.archived_at), "diskGb": server.disk_gb,
+        "memoryMb": server.memory_mb, "vcpus": server.vcpus,
+        "monthlyCost": float(server.monthly_cost) if server.monthly_cost is not None else None,
         "connectionId": str(server.connection_id) if server.connection_id else None,
         "dropletId": server.droplet_id, "region": server.region, "size": server.size, "image": server.image,
         "priceMonthly": float(server.price_monthly) if server.price_monthly is not None else None,
@@ -34,7 +40,9 @@ def server_json(server: Server) -> dict:
         "monitoring": server.monitoring, "backups": server.backups,
         "steps": [{"number": s.number, "name": s.label, "status": s.status, "message": s.message or None,
                    "startedAt": iso(s.started_at), "finishedAt": iso(s.finished_at)} for s in server.steps.all()],
-        "agent": {"status": server.agent_status, "lastSeenAt": iso(server.agent_last_seen_at), "info": server.agent_info},
+        # A destroyed server has no agent: no stale "online" or facts.
+        "agent": {"status": "gone with the Droplet", "lastSeenAt": None, "info": {}} if server.is_archived else
+                 {"status": server.agent_status, "lastSeenAt": iso(server.agent_last_seen_at), "info": server.agent_info},
         "actionInProgress": server.action_in_progress or None,
         "createdAt": iso(server.created_at), "updatedAt": iso(server.updated_at),
     }
@@ -46,8 +54,10 @@ def _server(request: HttpRequest, server_id: UUID) -> Server:
 
 
 @router.get("/v1/servers", auth=token(), response=answers(ServersEnvelope))
-def list_servers(request: HttpRequest) -> dict:
-    rows = request.workspace.servers.select_related("workspace").prefetch_related("steps")  # type: ignore[attr-defined]
+def list_servers(request: HttpRequest, q: Query[ServersQuery]) -> dict:
+    """The workspace's servers; with archived=true, its destroyed servers (the archive) instead."""
+    servers = request.workspace.servers  # type: ignore[attr-defined]
+    rows = (servers.archived() if q.archived else servers.live()).select_related("workspace").prefetch_related("steps")
     return {"servers": [server_json(s) for s in rows]}
 
 
@@ -82,10 +92,47 @@ def delete_server(request: HttpRequest, server_id: UUID, q: Query[ServerDeleteQu
 @router.post(ONE + "/actions", auth=token("servers.manage"), response=answers(ServerEnvelope, 202))
 def server_action(request: HttpRequest, server_id: UUID, payload: ServerAction) -> Status:
     server = _server(request, server_id)
-    if payload.type == "retry":
-        services.retry(server, request=request)
-    else:
-        lifecycle.request(server, payload.type, size=payload.size, request=request)
+    services.act(server, payload, request=request)
+    server.refresh_from_db()
+    return Status(202, {"server": server_json(server)})
+
+
+@router.get(ONE + "/sizes", auth=token(), response=answers(SizesEnvelope))
+def resize_sizes(request: HttpRequest, server_id: UUID) -> dict:
+    """The sizes a resize action may name: sold in the server's region, with a disk at least as big."""
+    server = _server(request, server_id)
+    return {"sizes": [services.size_json(s, server.backups) for s in services.resize_options(server)]}
+
+
+@router.put(ONE + "/firewall", auth=token("servers.manage"), response=answers(ServerEnvelope, 202))
+def update_firewall(request: HttpRequest, server_id: UUID, payload: FirewallUpdate) -> Status:
+    """Replace the cloud firewall's inbound rules (every other attribute of the firewall is kept)."""
+    server = _server(request, server_id)
+    services.update_firewall(server, payload, request=request)
+    server.refresh_from_db()
+    return Status(202, {"server": server_json(server)})
+
+
+@router.get(ONE + "/snapshots", auth=token(), response=answers(SnapshotsEnvelope))
+def list_snapshots(request: HttpRequest, server_id: UUID) -> dict:
+    server = _server(request, server_id)
+    return {"snapshots": [services.snapshot_json(s) for s in services.snapshots(server)]}
+
+
+@router.post(ONE + "/snapshots", auth=token("servers.manage"), response=answers(ServerEnvelope, 202))
+def take_snapshot(request: HttpRequest, server_id: UUID, payload: SnapshotCreate) -> Status:
+    server = _server(request, server_id)
+    services.take_snapshot(server, payload.name, request=request)
+    server.refresh_from_db()
+    return Status(202, {"server": server_json(server)})
+
+
+@router.delete(ONE + "/snapshots/{droplet_snapshot_id}", auth=token("servers.manage"),
+               response=answers(ServerEnvelope, 202))
+def delete_snapshot(request: HttpRequest, server_id: UUID, droplet_snapshot_id: str) -> Status:
+    """Delete a snapshot of this server's Droplet (DigitalOcean's numeric id, as the list gives it)."""
+    server = _server(request, server_id)
+    services.delete_snapshot(server, droplet_snapshot_id, request=request)
     server.refresh_from_db()
     return Status(202, {"server": server_json(server)})
 
@@ -126,6 +173,14 @@ def agent_register(request: HttpRequest) -> dict:
     return {"credential": credential, "serverId": str(server.pk), "interval": server.heartbeat_interval}
 
 
-@router.post("/v1/agent/heartbeat", auth=AgentToken(), response=answers(AgentHeartbeatOut), tags=["Agent"])
+@router.post("/v1/agent/heartbeat", auth=AgentToken(), response=answers(AgentChannelOut), tags=["Agent"])
 def agent_heartbeat(request: HttpRequest) -> dict:
-    return {"interval": agents.heartbeat(request.auth, _facts(request))}  # type: ignore[attr-defined]
+    """The agent's channel: facts and metrics in; the interval and the commands waiting for it out."""
+    return agents.exchange(request.auth, _facts(request))  # type: ignore[attr-defined]
+
+
+@router.post("/v1/agent/command-results", auth=AgentToken(), response=answers(AgentCommandOut), tags=["Agent"])
+def agent_command_result(request: HttpRequest) -> dict:
+    """The agent's report on a command it was sent: {"id", "ok": true, "result": {...}} or {"id", "ok": false, "error"}."""
+    command = agents.acknowledge(request.auth, _facts(request))  # type: ignore[attr-defined]
+    return {"id": str(command.pk), "state": command.state}

@@ -2,6 +2,7 @@
 
 import base64
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from django.conf import settings
 
@@ -14,8 +15,11 @@ def agent_source() -> str:
 
 
 def user_data(server_url: str, registration_token: str) -> str:
-    """`--allow-http` only when the admin said plain HTTP is fine (DEVPILOT_AGENT_ALLOW_HTTP, a private network)."""
-    plain_http = " --allow-http" if settings.DEVPILOT_AGENT_ALLOW_HTTP else ""
+    """`--allow-http` only for an http:// Devpilot the admin said is fine to reach in clear
+    (DEVPILOT_AGENT_ALLOW_HTTP, a private network): an https:// one never gets it, so a later
+    redirect to plain HTTP is refused by the agent."""
+    allowed = settings.DEVPILOT_AGENT_ALLOW_HTTP and urlsplit(server_url).scheme == "http"
+    plain_http = " --allow-http" if allowed else ""
     agent = base64.b64encode(agent_source().encode()).decode()
     token = base64.b64encode(registration_token.encode()).decode()
     return f"""#cloud-config

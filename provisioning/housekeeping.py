@@ -55,19 +55,31 @@ def run() -> dict[str, int]:
 
 
 def fail_lost_actions(now: datetime | None = None) -> int:
+    """End, as failed, every action past its deadline (or lost past the redelivery bound) that no worker holds."""
     now = now or timezone.now()
     failed = 0
     for server in Server.objects.exclude(action_in_progress="").select_related("workspace"):
         action = server.action_in_progress
-        if now - _action_requested_at(server, action) <= ACTION_BOUND or locks.is_live(f"server-action:{server.pk}"):
-            continue  # within the bound the sweeper resumes a lost action; a live lease is a worker on it
-        minutes = int(ACTION_BOUND.total_seconds() // 60)
-        message = (f"{lifecycle.label(action)} did not finish within {minutes} minutes (its background task was "
-                   "lost), so Devpilot stopped waiting. Refresh to see the Droplet's state, then try again.")
-        if lifecycle.finish(server, action, message, only_if_flagged=True):
-            logger.warning("Gave up action %s on server %s after %s", action, server.pk, ACTION_BOUND)
+        message = _why_ended(server, action, now)
+        if message is None or locks.is_live(f"server-action:{server.pk}"):
+            continue  # within its bounds the sweeper resumes a lost action; a live lease is a worker on it
+        if lifecycle.finish(server, action, message, failed=True, only_if_flagged=True):
+            logger.warning("Gave up action %s on server %s: %s", action, server.pk, message)
             failed += 1
     return failed
+
+
+def _why_ended(server: Server, action: str, now: datetime) -> str | None:
+    if server.action_deadline and now > server.action_deadline and action in lifecycle.DEADLINES:
+        return lifecycle.past_deadline(action)
+    # A flag without a deadline (set in the admin, or before deadlines existed), or a task lost: the redelivery
+    # bound from the request, never shorter than the action's own deadline (a snapshot may wait most of an hour).
+    bound = max(ACTION_BOUND, lifecycle.DEADLINES.get(action, ACTION_BOUND))
+    if now - _action_requested_at(server, action) <= bound:
+        return None
+    minutes = int(bound.total_seconds() // 60)
+    return (f"{lifecycle.label(action)} did not finish within {minutes} minutes (its background task was "
+            "lost), so Devpilot stopped waiting. Refresh to see the Droplet's state, then try again.")
 
 
 def _action_requested_at(server: Server, action: str) -> datetime:

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from devpilot.errors import Invalid
-from devpilot.schemas import Id, Out, QueryBool, Strict, rule
+from devpilot.schemas import Id, Out, QueryBool, Strict, parse, rule
 from provisioning import sshkeys
 from provisioning.rules import validate_name, validate_ports
 
@@ -75,9 +75,55 @@ class ServerCreate(ServerDetails):
     image: ImageRef
 
 
+SnapshotName = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._:-]*$")]
+
+
 class ServerAction(Strict):
-    type: Literal["power_on", "power_off", "reboot", "resize", "refresh", "retry"]
+    """An action on a server. resize takes `size` (a size of the server's region, checked against DigitalOcean's
+    list), rename takes `name` (a hostname), snapshot may take `name` (else one is made from the date)."""
+
+    type: Literal["power_on", "power_off", "reboot", "resize", "refresh", "retry", "rename", "enable_backups",
+                  "disable_backups", "snapshot"]
     size: Slug = None  # type: ignore[assignment]
+    name: Annotated[str, Field(min_length=1, max_length=100)] = None  # type: ignore[assignment]
+
+    def checked(self) -> ServerAction:
+        """The fields each type needs, and only those."""
+        if self.type == "resize" and not self.size:
+            raise Invalid.for_field("size", "Choose the new size.")
+        if self.size and self.type != "resize":
+            raise Invalid.for_field("size", "Only a resize takes a size.")
+        if self.type == "rename":
+            if not self.name:
+                raise Invalid.for_field("name", "Give the new name.")
+            validate_field("name", validate_name, self.name)
+        elif self.type == "snapshot":
+            if self.name:
+                validate_field("name", lambda v: parse(SnapshotCreate, {"name": v}), self.name)
+        elif self.name:
+            raise Invalid.for_field("name", "Only rename and snapshot take a name.")
+        return self
+
+
+def validate_field(field: str, check, value):
+    try:
+        return check(value)
+    except Invalid as e:
+        raise Invalid.for_field(field, e.message if not e.details else e.details[0]["message"]) from None
+
+
+class FirewallUpdate(Strict):
+    """The cloud firewall's inbound rules, all of them (what is left out is removed)."""
+
+    inboundRules: Annotated[list[InboundRule], Field(min_length=1, max_length=50)]
+
+
+class SnapshotCreate(Strict):
+    name: SnapshotName = None  # type: ignore[assignment]
+
+
+class ServersQuery(Strict):
+    archived: QueryBool = False
 
 
 class ServerDeleteQuery(Strict):
@@ -110,6 +156,14 @@ class ServerOut(Out):
     name: str
     status: str
     statusMessage: str | None
+    statusMessageIsError: bool
+    powerState: str | None
+    pendingEvent: bool
+    archivedAt: str | None
+    diskGb: int | None
+    memoryMb: int | None
+    vcpus: int | None
+    monthlyCost: float | None
     connectionId: str | None
     dropletId: int | None
     region: str
@@ -131,6 +185,34 @@ class ServerOut(Out):
     updatedAt: str | None
 
 
+class SizeOut(Out):
+    slug: str
+    description: str
+    vcpus: int
+    memoryMb: int
+    diskGb: int
+    priceMonthly: float
+    priceHourly: float
+    monthlyCost: float  # with backups, when the server has them
+
+
+class SizesEnvelope(Out):
+    sizes: list[SizeOut]
+
+
+class SnapshotOut(Out):
+    id: str
+    name: str
+    createdAt: str | None
+    regions: list[str]
+    minDiskSize: int | None
+    sizeGigabytes: float | None
+
+
+class SnapshotsEnvelope(Out):
+    snapshots: list[SnapshotOut]
+
+
 class ServerEnvelope(Out):
     server: ServerOut
 
@@ -142,8 +224,4 @@ class ServersEnvelope(Out):
 class AgentRegistered(Out):
     credential: str
     serverId: str
-    interval: int
-
-
-class AgentHeartbeatOut(Out):
     interval: int

@@ -8,6 +8,7 @@ firewall by its name, the SSH key by its fingerprint.
 
 import logging
 from datetime import timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.utils import timezone
@@ -15,7 +16,7 @@ from django.utils import timezone
 from connections import digitalocean
 from devpilot import audit, locks
 from provisioning import agents, cloudinit, sshkeys
-from provisioning.models import Server, ServerStatus, ServerStep, StepStatus
+from provisioning.models import PowerState, Server, ServerStatus, ServerStep, StepStatus
 
 STEPS = [
     ("ssh_key", "Register the SSH key", ServerStatus.CREATING),
@@ -119,7 +120,9 @@ def ensure_droplet(server, client):
         registration_expires_at=server.registration_expires_at, create_attempted_at=timezone.now(),
         create_calls=server.create_calls)
     body = {
-        "name": server.name, "region": server.region, "size": server.size, "image": server.image,
+        # A snapshot is an image named by its (numeric) id.
+        "name": server.name, "region": server.region, "size": server.size,
+        "image": int(server.image) if server.image.isdigit() else server.image,
         "ssh_keys": server.ssh_key_ids, "monitoring": server.monitoring, "backups": server.backups,
         "ipv6": server.ipv6, "tags": ["devpilot", f"devpilot:workspace:{server.workspace.slug}", server.tag],
         "user_data": cloudinit.user_data(settings.DEVPILOT_PUBLIC_URL, token),
@@ -151,6 +154,25 @@ def record_networks(server, droplet):
         setattr(server, name, value)
 
 
+def record_facts(server, droplet):
+    """Power state, size, price, disk, backups and addresses as DigitalOcean reports them."""
+    record_networks(server, droplet)
+    size = droplet.get("size") or {}
+    fields = {
+        "size": size.get("slug") or droplet.get("size_slug") or server.size,
+        "power_state": droplet.get("status") if droplet.get("status") in PowerState.values else "",
+        "power_state_at": timezone.now(),
+        "backups": "backups" in (droplet.get("features") or []),
+        "disk_gb": droplet.get("disk") or server.disk_gb, "memory_mb": droplet.get("memory") or server.memory_mb,
+        "vcpus": droplet.get("vcpus") or server.vcpus,
+    }
+    if size.get("price_monthly") is not None:
+        fields["price_monthly"] = Decimal(str(size["price_monthly"])).quantize(Decimal("0.01"))
+    Server.objects.filter(pk=server.pk).update(**fields)
+    for name, value in fields.items():
+        setattr(server, name, value)
+
+
 def wait_for_boot(server, client, attempt):
     try:
         droplet = client.get_droplet(server.droplet_id)
@@ -158,8 +180,8 @@ def wait_for_boot(server, client, attempt):
         if timezone.now() - server.droplet_created_at < NOT_YET_VISIBLE:
             raise Wait(5, "The new Droplet is not visible yet.") from None
         raise StepFailed("The Droplet disappeared at DigitalOcean while it was booting.") from None
+    record_facts(server, droplet)
     if droplet.get("status") == "active":
-        record_networks(server, droplet)
         return
     if timezone.now() - server.droplet_created_at > BOOT_TIMEOUT:
         raise StepFailed(f"The Droplet did not become active within {BOOT_TIMEOUT.seconds // 60} minutes "
@@ -167,9 +189,18 @@ def wait_for_boot(server, client, attempt):
     raise Wait(5 if attempt <= 2 else min(30, 5 * attempt), f"The Droplet is {droplet.get('status')}…")
 
 
+def inbound_rules(rules: list[dict]) -> list[dict]:
+    """Our rules ({protocol, ports, sources: [addresses]}) as DigitalOcean's inbound_rules."""
+    return [{"protocol": r["protocol"], "ports": r["ports"], "sources": {"addresses": list(r["sources"])}}
+            for r in rules]
+
+
+def describe_rules(rules: list[dict]) -> str:
+    return "; ".join(f"{r['protocol'].upper()} {r['ports']} from {', '.join(r['sources'])}" for r in rules) or "none"
+
+
 def firewall_rules(server):
-    inbound = [{"protocol": r["protocol"], "ports": r["ports"], "sources": {"addresses": r["sources"]}}
-               for r in server.inbound_rules]
+    inbound = inbound_rules(server.inbound_rules)
     everywhere = {"addresses": ["0.0.0.0/0", "::/0"]}
     outbound = [{"protocol": "tcp", "ports": "0", "destinations": everywhere},
                 {"protocol": "udp", "ports": "0", "destinations": everywhere},

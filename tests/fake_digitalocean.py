@@ -137,6 +137,7 @@ class FakeDigitalOcean:
         self.firewalls = {}
         self.ssh_keys = {}
         self.actions = {}
+        self.snapshots = {}  # id -> snapshot (with the private _droplet_id)
         self.tags = set()
         self.regions = copy.deepcopy(REGIONS)
         self.sizes = copy.deepcopy(SIZES)
@@ -459,8 +460,13 @@ class FakeDigitalOcean:
                 raise FakeError(422, "unprocessable_entity", "Region is not available")
             if body.get("size") not in region["sizes"]:
                 raise FakeError(422, "unprocessable_entity", "Size is not available in this region.")
-            if fake._image(body["image"]) is None:
+            image = fake._image(body["image"])
+            if image is None or body["region"] not in image["regions"]:
                 raise FakeError(422, "unprocessable_entity", "You specified an invalid image for Droplet creation.")
+            size_disk = next((s["disk"] for s in fake.sizes if s["slug"] == body.get("size")), 0)
+            if image["min_disk_size"] > size_disk:
+                raise FakeError(422, "unprocessable_entity",
+                                "The image's minimum disk size is larger than the size's disk; choose a bigger size.")
             # Ids (integers) or fingerprints of keys on the account; a string id is refused, which may be stricter.
             known = set(fake.ssh_keys) | {v["fingerprint"] for v in fake.ssh_keys.values()}
             unknown = [str(k) for k in body.get("ssh_keys") or [] if k not in known]
@@ -471,7 +477,8 @@ class FakeDigitalOcean:
             size = next(s for s in fake.sizes if s["slug"] == body["size"])
             droplet = {
                 "id": droplet_id, "name": body.get("name"), "memory": size["memory"], "vcpus": size["vcpus"],
-                "disk": size["disk"], "locked": False, "status": "new", "created_at": _now(), "features": [],
+                "disk": size["disk"], "locked": False, "status": "new", "created_at": _now(),
+                "features": ["backups"] if body.get("backups") else [],
                 "backup_ids": [], "snapshot_ids": [], "volume_ids": [], "tags": list(body.get("tags") or []),
                 "size": size, "size_slug": size["slug"], "region": {k: region[k] for k in ("slug", "name", "available", "features", "sizes")},
                 "image": copy.deepcopy(fake._image(body["image"])),
@@ -513,16 +520,27 @@ class FakeDigitalOcean:
                 if item["status"] != "off":
                     raise FakeError(422, "unprocessable_entity", "Droplet must be powered off to resize.")
                 size = next((s for s in fake.sizes if s["slug"] == body.get("size")), None)
-                if size is None:
+                if size is None or item["region"]["slug"] not in size["regions"] or not size["available"]:
                     raise FakeError(422, "unprocessable_entity", "You specified an invalid size for Droplet resize.")
+                if size["disk"] < item["disk"]:  # a disk never shrinks, resized or not
+                    raise FakeError(422, "unprocessable_entity",
+                                    "This size is not available because it has a smaller disk.")
                 item.update(size=size, size_slug=size["slug"], memory=size["memory"], vcpus=size["vcpus"])
+                if body.get("disk"):
+                    item["disk"] = size["disk"]
+            elif kind in ("enable_backups", "disable_backups"):
+                features = [f for f in item["features"] if f != "backups"]
+                item["features"] = features + (["backups"] if kind == "enable_backups" else [])
+                item["next_backup_window"] = None
+            elif kind == "snapshot":
+                fake._take_snapshot(item, body.get("name") or f"{item['name']}-{int(time.time())}")
             elif kind in ("power_off", "shutdown"):
                 item["status"] = "off"
             elif kind in ("power_on", "reboot", "power_cycle"):
                 item["status"] = "active"
             elif kind == "rename":
                 item["name"] = body["name"]
-            # The other types the schema allows (snapshot, backups, rebuild...) are answered; the fake models no more.
+            # The other types the schema allows (rebuild, restore...) are answered; the fake models no more.
             return 201, {"action": fake._action(item["id"], kind, "in-progress")}
 
         @route("GET", r"/v2/actions/(?P<action_id>\d+)", "actions:read")
@@ -533,6 +551,40 @@ class FakeDigitalOcean:
             if action["status"] == "in-progress":  # an action finishes by the time anyone asks (or on its own)
                 action.update(status="completed", completed_at=_now())
             return 200, {"action": action}
+
+        @route("GET", r"/v2/droplets/(?P<droplet_id>\d+)/actions", "droplet:read")
+        def droplet_actions(fake, droplet_id, query, path, **_):
+            item = fake._droplet(droplet_id)
+            mine = [a for a in fake.actions.values() if a["resource_id"] == item["id"]]
+            for action in mine:
+                fake._running(action)
+            return 200, fake.page(path, query, "actions", sorted(mine, key=lambda a: -a["id"]))
+
+        @route("GET", r"/v2/droplets/(?P<droplet_id>\d+)/snapshots", "droplet:read")
+        def droplet_snapshots(fake, droplet_id, query, path, **_):
+            item = fake._droplet(droplet_id)
+            mine = [fake._snapshot_of_droplet(v) for v in fake.snapshots.values() if v["_droplet_id"] == item["id"]]
+            return 200, fake.page(path, query, "snapshots", mine)
+
+        @route("GET", r"/v2/snapshots", "snapshot:read")
+        def snapshots(fake, query, path, **_):
+            if query.get("resource_type") not in (None, "droplet", "volume"):
+                raise FakeError(400, "bad_request", "resource_type must be droplet or volume.")
+            every = [fake._snapshot_public(v) for v in fake.snapshots.values()]
+            return 200, fake.page(path, query, "snapshots", [v for v in every if query.get("resource_type") in (None, "droplet")])
+
+        @route("GET", r"/v2/snapshots/(?P<snapshot_id>[^/]+)", "snapshot:read")
+        def snapshot(fake, snapshot_id, **_):
+            return 200, {"snapshot": fake._snapshot_public(fake._snapshot(snapshot_id))}
+
+        @route("DELETE", r"/v2/snapshots/(?P<snapshot_id>[^/]+)", "snapshot:delete")
+        def delete_snapshot(fake, snapshot_id, **_):
+            item = fake._snapshot(snapshot_id)
+            del fake.snapshots[item["id"]]
+            droplet = fake.droplets.get(item["_droplet_id"])
+            if droplet:
+                droplet["snapshot_ids"] = [i for i in droplet["snapshot_ids"] if i != item["id"]]
+            return 204, None
 
         @route("GET", r"/v2/firewalls", "firewall:read")
         def firewalls(fake, query, path, **_):
@@ -551,6 +603,15 @@ class FakeDigitalOcean:
         @route("GET", r"/v2/firewalls/(?P<firewall_id>[^/]+)", "firewall:read")
         def firewall(fake, firewall_id, **_):
             return 200, {"firewall": fake._firewall(firewall_id)}
+
+        # PUT replaces the whole firewall: what the body leaves out (tags, droplets, rules) is gone afterwards.
+        @route("PUT", r"/v2/firewalls/(?P<firewall_id>[^/]+)", "firewall:update", rules=firewall_update_problem)
+        def update_firewall(fake, firewall_id, body, **_):
+            firewall = fake._firewall(firewall_id)
+            firewall.update(name=body["name"], inbound_rules=body.get("inbound_rules") or [],
+                            outbound_rules=body.get("outbound_rules") or [],
+                            droplet_ids=list(body.get("droplet_ids") or []), tags=list(body.get("tags") or []))
+            return 200, {"firewall": firewall}
 
         @route("DELETE", r"/v2/firewalls/(?P<firewall_id>[^/]+)", "firewall:delete")
         def delete_firewall(fake, firewall_id, **_):
@@ -590,8 +651,36 @@ class FakeDigitalOcean:
         return action
 
     def _image(self, image: str | int) -> dict | None:
-        """An image by slug or id, as Droplet create takes it."""
-        return next((i for i in self.images if image in (i["slug"], i["id"])), None)
+        """An image by slug or id, as Droplet create takes it; a snapshot id is an image id too."""
+        found = next((i for i in self.images if image in (i["slug"], i["id"])), None)
+        snapshot = self.snapshots.get(image) if isinstance(image, int) else None
+        if found is None and snapshot is not None:
+            found = {"id": snapshot["id"], "name": snapshot["name"], "distribution": "Unknown", "slug": None,
+                     "type": "snapshot", "public": False, "regions": list(snapshot["regions"]),
+                     "min_disk_size": snapshot["min_disk_size"], "status": "available"}
+        return found
+
+    def _take_snapshot(self, droplet, name):
+        snapshot = {"id": self._id(), "name": name, "created_at": _now(), "regions": [droplet["region"]["slug"]],
+                    "min_disk_size": droplet["disk"], "size_gigabytes": 1.42, "_droplet_id": droplet["id"]}
+        self.snapshots[snapshot["id"]] = snapshot
+        droplet["snapshot_ids"].append(snapshot["id"])
+        return snapshot
+
+    def _snapshot(self, snapshot_id):
+        item = self.snapshots.get(int(snapshot_id)) if str(snapshot_id).isdigit() else None
+        if item is None:
+            raise FakeError(404, "not_found", "The resource you were accessing could not be found.")
+        return item
+
+    def _snapshot_of_droplet(self, item):
+        """As GET /v2/droplets/{id}/snapshots shows it: a numeric id and type snapshot."""
+        return {**self._public(item), "type": "snapshot"}
+
+    def _snapshot_public(self, item):
+        """As /v2/snapshots shows it: string ids, the Droplet it came from, tags."""
+        return {**self._public(item), "id": str(item["id"]), "resource_id": str(item["_droplet_id"]),
+                "resource_type": "droplet", "tags": []}
 
     def _droplet(self, droplet_id):
         if int(droplet_id) not in self.droplets:
@@ -789,6 +878,17 @@ def is_address(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+FIREWALL_READ_ONLY = ("id", "status", "created_at", "pending_changes")
+
+
+def firewall_update_problem(body: dict) -> str | None:
+    """The published schema marks these readOnly without refusing them; the fake refuses them (stricter)."""
+    sent = [name for name in FIREWALL_READ_ONLY if name in body]
+    if sent:
+        return f"{sent[0]}: is read-only and cannot be sent"
+    return firewall_problem(body)
 
 
 def droplet_problem(body: dict) -> str | None:

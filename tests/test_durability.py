@@ -205,21 +205,23 @@ def test_a_resize_whose_every_call_fails_after_taking_effect_shows_the_real_drop
     assert fake_do.count("POST", r"/v2/droplets/\d+/actions") == 3  # shutdown, resize, power on: each sent once
 
 
-def test_power_off_waits_for_a_pending_event_instead_of_failing(workspace, connection, fake_do, queue):
+def test_power_off_refused_for_a_pending_event_is_surfaced_not_awaited(workspace, connection, fake_do, queue):
+    # Issue 13: a refusal for another action running on the Droplet ends ours at once, as an error with
+    # DigitalOcean's reason, and blocks actions until DigitalOcean reports the event over (Refresh, reconcile).
     server = ready_server(workspace, connection, fake_do, queue)
     fake_do.action_seconds = 3600
     pending = fake_do._action(server.droplet_id, "shutdown", "in-progress")  # a shutdown already under way
     lifecycle.request(server, "power_off")
     queue.clear()
     waits = []
-
-    def sleep(seconds):
-        waits.append(seconds)
-        pending["status"] = "completed"  # it ends while we wait
-
-    assert lifecycle.run(server.pk, "power_off", sleep=sleep, queued=True) == "Shut down."
-    assert waits == [10]
-    assert Server.objects.get(pk=server.pk).status == ServerStatus.OFF
+    message = lifecycle.run(server.pk, "power_off", sleep=waits.append, queued=True)
+    assert "Droplet already has a pending event." in message and waits == []
+    server.refresh_from_db()
+    assert server.pending_event and server.status_message_is_error and server.action_in_progress == ""
+    pending["status"] = "completed"
+    lifecycle.request(server, "refresh")
+    assert lifecycle.run(server.pk, "refresh", sleep=waits.append, queued=True) == "Refreshed."
+    assert not Server.objects.get(pk=server.pk).pending_event
 
 
 def test_a_firewall_delete_that_keeps_failing_does_not_stay_destroying_and_destroy_resumes(workspace, connection,

@@ -54,6 +54,18 @@ def traffic(workspace, fake_do, monkeypatch):
     server.__class__.objects.filter(pk=server.pk).update(status="ready")
     lifecycle.run(server.pk, "power_off", sleep=lambda s: None)
     lifecycle.run(server.pk, "resize", "s-2vcpu-2gb", sleep=lambda s: None)
+    # Day two: every new call, with its params as the pages and the API pass them.
+    rules = [{"protocol": "tcp", "ports": "22", "sources": ["203.0.113.0/24"]}]
+    for action, params in (("refresh", None), ("rename", {"name": "web-one"}), ("enable_backups", None),
+                           ("snapshot", {"name": "nightly"}), ("firewall", {"rules": rules})):
+        lifecycle.request(server.__class__.objects.get(pk=server.pk), action, params=params)
+        lifecycle.run(server.pk, action, sleep=lambda s: None)
+    server.refresh_from_db()
+    (snapshot,) = servers.snapshots(server)
+    client.list_snapshots()
+    lifecycle.request(server.__class__.objects.get(pk=server.pk), "delete_snapshot",
+                      params={"snapshot_id": str(snapshot["id"])})
+    lifecycle.run(server.pk, "delete_snapshot", sleep=lambda s: None)
     reconcile.reconcile_all()
     lifecycle.run(server.pk, "destroy", sleep=lambda s: None)
     fake_do.tokens["dop_v1_good"]["account"]["droplet_limit"] = 0
@@ -75,7 +87,7 @@ def test_every_answer_of_the_fake_is_valid(traffic):
     statuses = {status for _, _, status, _ in traffic.answers}
     assert {200, 201, 202, 204, 404, 422, 500} <= statuses
     paths = {path.split("/")[2] for _, path, _, _ in traffic.answers}
-    assert {"account", "apps", "droplets", "firewalls", "actions", "regions", "sizes", "images"} <= paths
+    assert {"account", "apps", "droplets", "firewalls", "actions", "regions", "sizes", "images", "snapshots"} <= paths
     for method, path, status, body in traffic.answers:
         if status != "timeout":  # no answer was sent at all
             check_answer(method, path, status, body)

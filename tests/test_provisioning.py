@@ -180,12 +180,16 @@ def test_lifecycle_actions(workspace, connection, fake_do):
         lifecycle.request(server, "reboot")
     lifecycle.run(server.pk, "power_off", sleep=lambda s: None)
     server.refresh_from_db()
-    assert server.status == ServerStatus.OFF and server.action_in_progress == ""
+    # The power state is DigitalOcean's; the provisioning progress stays where it was.
+    assert server.status == ServerStatus.READY and server.power_state == "off" and server.action_in_progress == ""
     assert fake_do.droplets[server.droplet_id]["status"] == "off"
     lifecycle.request(server, "resize", size="s-2vcpu-2gb")
     assert "Resized to s-2vcpu-2gb" in lifecycle.run(server.pk, "resize", "s-2vcpu-2gb", sleep=lambda s: None)
     server.refresh_from_db()
-    assert server.size == "s-2vcpu-2gb" and server.status == ServerStatus.READY
+    # It was off before the resize, so it stays off; size, price and disk follow the Droplet.
+    assert server.size == "s-2vcpu-2gb" and server.status == ServerStatus.READY and server.power_state == "off"
+    assert server.price_monthly == 18 and server.disk_gb == 60
+    lifecycle.run(server.pk, "power_on", sleep=lambda s: None)
     failed = lifecycle.run(server.pk, "resize", "s-nonexistent", sleep=lambda s: None)
     assert "powered back on" in failed and fake_do.droplets[server.droplet_id]["status"] == "active"
     lifecycle.run(server.pk, "destroy", sleep=lambda s: None)
@@ -214,7 +218,8 @@ def test_reconciliation_lists_droplets_once_and_marks_deleted_ones(workspace, co
     assert reconcile.reconcile_all() == 3
     assert len(fake_do.requests) - before == 1  # one paged list call, not one GET per server
     statuses = {s.name: s.status for s in Server.objects.all()}
-    assert statuses == {"web-0": "deleted_outside", "web-1": "off", "web-2": "ready"}
+    assert statuses == {"web-0": "deleted_outside", "web-1": "ready", "web-2": "ready"}
+    assert Server.objects.get(name="web-1").power_state == "off"
 
 
 def test_agents_go_offline_after_three_missed_heartbeats(workspace, connection, fake_do):

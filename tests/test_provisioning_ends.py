@@ -128,7 +128,7 @@ def test_an_action_that_raises_unexpectedly_ends_with_a_message(ready_server, mo
     assert server.action_in_progress == "" and not server.is_busy
     message = server.status_message
     assert server.status_message.startswith("Reboot failed unexpectedly: KeyError.")
-    assert AuditEvent.objects.get(action="server.reboot").data == {"result": message}
+    assert AuditEvent.objects.get(action="server.reboot_failed").data == {"result": message}
     assert any(r.exc_info for r in caplog.records if r.name == "devpilot.provisioning")
     lifecycle.request(server, "reboot")  # the next action is accepted
     assert lifecycle.run(server.pk, "reboot", sleep=lambda s: None) == "Rebooted."
@@ -160,7 +160,7 @@ def test_an_action_lost_past_its_bound_is_failed_by_housekeeping(ready_server):
     server.refresh_from_db()
     assert server.action_in_progress == "" and server.status == ServerStatus.READY
     assert server.status_message.startswith("Reboot did not finish within 24 minutes")
-    assert AuditEvent.objects.get(action="server.reboot").data == {"result": server.status_message}
+    assert AuditEvent.objects.get(action="server.reboot_failed").data == {"result": server.status_message}
     lifecycle.request(server, "refresh")  # the Droplet takes actions again
 
 

@@ -1,9 +1,14 @@
 #!/usr/bin/env python3
-"""The Devpilot agent: registers this server with Devpilot once, then sends a heartbeat.
+"""The Devpilot agent: registers this server with Devpilot once, then keeps one channel open.
 
 Standard library only (Python 3 ships with Ubuntu and Debian). The one-time registration
 token is exchanged on first contact for a long-lived credential kept in --state (mode
 0600). Nothing secret is ever logged.
+
+Each heartbeat carries facts and metrics (CPU, memory, disk of /, load, uptime), the ids of
+the SSH keys Devpilot manages in root's authorized_keys and the host key; the answer holds
+the commands waiting for this server. Only the kinds in HANDLERS exist, each run by this
+file's own code (never a shell), and each is acknowledged with its result.
 
     python3 devpilot-agent.py --server https://devpilot.example.com --token TOKEN --once
 """
@@ -12,9 +17,11 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import socket
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -91,6 +98,196 @@ def facts():
     }
 
 
+# --- Metrics: /proc and statvfs, nothing else ----------------------------------------------------
+
+_last_cpu = None  # (busy, total) jiffies at the previous heartbeat: CPU % is the average since then
+
+
+def read_cpu_times():
+    with open("/proc/stat") as f:
+        fields = [int(v) for v in f.readline().split()[1:9]]  # user nice system idle iowait irq softirq steal
+    idle = fields[3] + fields[4]
+    return sum(fields) - idle, sum(fields)
+
+
+def cpu_percent():
+    global _last_cpu
+    try:
+        if _last_cpu is None:
+            _last_cpu = read_cpu_times()
+            time.sleep(0.5)
+        busy, total = read_cpu_times()
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    previous, _last_cpu = _last_cpu, (busy, total)
+    elapsed = total - previous[1]
+    return round(min(100.0, max(0.0, 100.0 * (busy - previous[0]) / elapsed)), 1) if elapsed > 0 else 0.0
+
+
+def read_metrics():
+    try:
+        with open("/proc/meminfo") as f:
+            info = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in f if line.split()[1:2]}
+        disk = os.statvfs("/")
+        load = os.getloadavg()
+    except (OSError, ValueError):
+        return None
+    memory_total = info.get("MemTotal", 0)
+    if not memory_total or not disk.f_blocks:
+        return None
+    return {
+        "cpuPercent": cpu_percent(),
+        "memoryTotalBytes": memory_total,
+        "memoryUsedBytes": max(0, memory_total - info.get("MemAvailable", info.get("MemFree", 0))),
+        "diskTotalBytes": disk.f_blocks * disk.f_frsize,
+        "diskUsedBytes": (disk.f_blocks - disk.f_bfree) * disk.f_frsize,
+        "load1": round(load[0], 2), "load5": round(load[1], 2), "load15": round(load[2], 2),
+        "uptimeSeconds": read_uptime() or 0,
+    }
+
+
+# --- SSH keys: root's authorized_keys, managed lines marked "# devpilot:<key id>" -----------------
+
+MARKER = " # devpilot:"
+KEY_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+# A type and a base64 body, nothing else: no options (command="..."), no second line.
+KEY_LINE = re.compile(r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521) "
+                      r"[A-Za-z0-9+/]+={0,3}$")
+
+
+class CommandError(Exception):
+    """A command this agent refuses or cannot carry out; the message goes back to Devpilot."""
+
+
+def managed_id(line):
+    head, marker, key_id = line.rpartition(MARKER)
+    return key_id if marker and head and KEY_ID.match(key_id) else None
+
+
+def read_lines(path):
+    try:
+        with open(path) as f:
+            return f.read().splitlines()
+    except FileNotFoundError:
+        return []
+
+
+def managed_ids(path):
+    """The ids of the managed lines; None when the file cannot be read (then nothing is reported)."""
+    try:
+        return sorted({i for i in map(managed_id, read_lines(path)) if i})
+    except OSError:
+        return None
+
+
+def write_atomically(path, lines):
+    """A temporary file in the same directory, fsynced, then renamed over: sshd never reads half a file."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    try:
+        owner = os.stat(path)
+    except FileNotFoundError:
+        owner = os.stat(directory)
+    fd, temporary = tempfile.mkstemp(dir=directory, prefix=".authorized_keys.")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write("".join(line + "\n" for line in lines))
+            f.flush()
+            os.fchmod(f.fileno(), 0o600)
+            if os.geteuid() == 0:
+                os.fchown(f.fileno(), owner.st_uid, owner.st_gid)
+            os.fsync(f.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+    directory_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(directory_fd)
+    finally:
+        os.close(directory_fd)
+
+
+def _fields(payload, expected):
+    if not isinstance(payload, dict) or set(payload) != set(expected):
+        raise CommandError(f"the payload must have exactly the fields {', '.join(sorted(expected))}")
+    return [payload[name] for name in expected]
+
+
+def _ids(values):
+    if not isinstance(values, list) or not values or not all(isinstance(v, str) and KEY_ID.match(v) for v in values):
+        raise CommandError("key ids must be a non-empty list of UUIDs")
+    return set(values)
+
+
+def install_ssh_keys(payload, config):
+    (keys,) = _fields(payload, ["keys"])
+    if not isinstance(keys, list) or not keys:
+        raise CommandError("keys must be a non-empty list")
+    wanted = {}
+    for key in keys:
+        key_id, public_key = _fields(key, ["id", "publicKey"])
+        _ids([key_id])
+        if not isinstance(public_key, str) or not KEY_LINE.match(public_key):
+            raise CommandError(f"the key {key_id} is not an ed25519, RSA or ECDSA public key line")
+        wanted[key_id] = public_key
+    path = config["authorized_keys"]
+    kept = [line for line in read_lines(path) if managed_id(line) not in wanted]
+    write_atomically(path, kept + [f"{public_key}{MARKER}{key_id}" for key_id, public_key in wanted.items()])
+    return {"sshKeys": managed_ids(path) or []}
+
+
+def remove_ssh_keys(payload, config):
+    (ids,) = _fields(payload, ["ids"])
+    unwanted = _ids(ids)
+    path = config["authorized_keys"]
+    lines = read_lines(path)
+    kept = [line for line in lines if managed_id(line) not in unwanted]
+    if kept != lines:
+        write_atomically(path, kept)
+    return {"sshKeys": managed_ids(path) or []}
+
+
+# The only things Devpilot can ask of this agent (provisioning/commands.py lists the same kinds).
+HANDLERS = {"install_ssh_keys": install_ssh_keys, "remove_ssh_keys": remove_ssh_keys}
+
+
+def run_command(command, config):
+    """{"ok": true, "result": ...} or {"ok": false, "error": "..."}: never raises, never logs the payload."""
+    handler = HANDLERS.get(command.get("kind"))
+    if handler is None:
+        return {"ok": False, "error": f"this agent ({VERSION}) does not know the command {command.get('kind')!r}"}
+    try:
+        return {"ok": True, "result": handler(command.get("payload"), config)}
+    except CommandError as e:
+        return {"ok": False, "error": str(e)}
+    except OSError as e:
+        return {"ok": False, "error": f"{e.strerror or e} ({getattr(e, 'filename', '') or ''})".replace(" ()", "")}
+
+
+def read_host_key(path):
+    try:
+        with open(path) as f:
+            return " ".join(f.read().split()[:2])
+    except OSError:
+        return None
+
+
+def report(config):
+    body = facts()
+    body["metrics"] = read_metrics()
+    if body["metrics"] is None:
+        del body["metrics"]
+    present = managed_ids(config["authorized_keys"])
+    if present is not None:  # unreadable: Devpilot sends no key commands rather than ones bound to fail
+        body["sshKeys"] = present
+    host_key = read_host_key(config["host_key"])
+    if host_key:
+        body["hostKey"] = host_key
+    return body
+
+
 def load_credential(state):
     try:
         with open(state) as f:
@@ -106,6 +303,14 @@ def save_credential(state, credential):
         json.dump({"credential": credential}, f)
 
 
+def refusal(error):
+    """Devpilot's own words for a refusal ({"message": ...}), else the HTTP reason."""
+    try:
+        return str(json.loads(error.read() or b"{}").get("message") or error.reason)[:300]
+    except (ValueError, AttributeError, OSError):
+        return str(error.reason)
+
+
 def with_retries(action, attempts, what):
     delay = 2
     for attempt in range(1, attempts + 1):
@@ -113,7 +318,7 @@ def with_retries(action, attempts, what):
             return action()
         except urllib.error.HTTPError as e:
             if 400 <= e.code < 500 and e.code != 429:
-                raise
+                raise SystemExit(f"devpilot-agent: {what} refused by Devpilot (HTTP {e.code}: {refusal(e)})") from None
             log(f"{what} failed (HTTP {e.code}: {e.reason}), attempt {attempt}")
         except (urllib.error.URLError, OSError) as e:
             log(f"{what} failed ({getattr(e, 'reason', e)}), attempt {attempt}")
@@ -133,6 +338,10 @@ def main(argv=None):
     parser.add_argument("--attempts", type=int, default=8, help="tries per contact before giving up")
     parser.add_argument("--allow-http", action="store_true",
                         help="talk to Devpilot over plain HTTP (only on a private network you trust)")
+    parser.add_argument("--authorized-keys", default=os.path.expanduser("~root/.ssh/authorized_keys"),
+                        help="the authorized_keys file whose Devpilot-managed lines this agent keeps")
+    parser.add_argument("--host-key", default="/etc/ssh/ssh_host_ed25519_key.pub",
+                        help="the host public key reported to Devpilot (shown to people who connect)")
     args = parser.parse_args(argv)
     if urllib.parse.urlsplit(args.server).scheme != "https" and not args.allow_http:
         raise SystemExit("devpilot-agent: --server must be an https:// URL (the credential would travel in clear); "
@@ -151,14 +360,36 @@ def main(argv=None):
         credential = answer["credential"]
         save_credential(args.state, credential)
         log("registered")
+    config = {"authorized_keys": args.authorized_keys, "host_key": args.host_key}
     while True:
-        answer = with_retries(lambda: post(args.server, "/api/v1/agent/heartbeat", credential, facts()),
-                              args.attempts, "heartbeat")
-        log("heartbeat sent")
+        rounds = 0
+        while True:  # commands waiting: answer them and ask again at once, the next ones may be queued
+            answer = with_retries(lambda: post(args.server, "/api/v1/agent/heartbeat", credential, report(config)),
+                                  args.attempts, "heartbeat")
+            log("heartbeat sent")
+            waiting = [c for c in answer.get("commands") or [] if isinstance(c, dict)]
+            for command in waiting:
+                acknowledge(args.server, credential, command, run_command(command, config))
+            rounds += 1
+            if not waiting or rounds >= 10:
+                break
         if args.once:
             return 0
         time.sleep(max(10, int(answer.get("interval", 60))))
 
+
+def acknowledge(server, credential, command, outcome):
+    command_id = str(command.get("id", ""))
+    if not KEY_ID.match(command_id):
+        log("ignored a command without a valid id")
+        return
+    log(f"command {command.get('kind')} {'done' if outcome['ok'] else 'failed: ' + outcome['error']}")
+    try:
+        post(server, "/api/v1/agent/command-results", credential, {"id": command_id, **outcome})
+    except urllib.error.HTTPError as e:
+        log(f"Devpilot did not take the result of command {command_id} (HTTP {e.code}: {e.reason})")
+    except (urllib.error.URLError, OSError) as e:
+        log(f"could not report the result of command {command_id} ({getattr(e, 'reason', e)})")
 
 if __name__ == "__main__":
     sys.exit(main())
