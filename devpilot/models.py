@@ -353,10 +353,13 @@ class Secret(models.Model):
 
 
 class SecretVersion(models.Model):
-    """A previous value of a secret, kept for history and restore."""
+    """A value a secret had, kept for history, restore and folder snapshots. It outlives its secret (the
+    secret is then null) so a deleted secret stays recoverable: it records the folder and key itself."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    secret = models.ForeignKey(Secret, models.CASCADE, related_name="versions")
+    secret = models.ForeignKey(Secret, models.SET_NULL, null=True, blank=True, related_name="versions")
+    folder = models.ForeignKey(Folder, models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
     version = models.PositiveIntegerField()
     value_ciphertext = models.TextField(editable=False)
     value = EncryptedValue("value_ciphertext")
@@ -371,7 +374,99 @@ class SecretVersion(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.secret_id} v{self.version}"
+        return f"{self.key} v{self.version}"
+
+
+class SnapshotKind(models.TextChoices):
+    CREATE = "create", "Secret created"
+    EDIT = "edit", "Secret changed"
+    DELETE = "delete", "Secrets deleted"
+    RESTORE = "restore", "Version restored"
+    IMPORT = "import", "Bulk import"
+    PROMOTION = "promotion", "Promotion"
+    ROLLBACK = "rollback", "Rollback"
+    BASE = "base", "State when history began"
+
+
+class FolderSnapshot(models.Model):
+    """One change to a folder, numbered per folder (1, 2, 3…). Its entries name only the keys it changed;
+    the folder's state at snapshot N is the last entry per key at or before N (devpilot/snapshots.py)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    folder = models.ForeignKey(Folder, models.CASCADE, related_name="snapshots")
+    number = models.PositiveIntegerField()
+    kind = models.CharField(max_length=16, choices=SnapshotKind.choices)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+")
+    actor_label = models.CharField(max_length=200, blank=True)
+    summary = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-number"]
+        constraints = [models.UniqueConstraint(fields=["folder", "number"], name="snapshot_number_unique")]
+        indexes = [models.Index(fields=["folder", "created_at"])]
+
+    def __str__(self):
+        return f"{self.folder} #{self.number}"
+
+
+class SnapshotEntry(models.Model):
+    """A key's version as of a snapshot; a null version means the key was deleted. `folder` and `number`
+    repeat the snapshot's, so a state is read from one index (folder, key, number)."""
+
+    snapshot = models.ForeignKey(FolderSnapshot, models.CASCADE, related_name="entries")
+    folder = models.ForeignKey(Folder, models.CASCADE, related_name="+")
+    number = models.PositiveIntegerField()
+    key = models.CharField(max_length=255)
+    version = models.ForeignKey(SecretVersion, models.CASCADE, null=True, blank=True, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["snapshot", "key"], name="snapshot_entry_key_unique")]
+        indexes = [models.Index(fields=["folder", "key", "number"])]
+
+    def __str__(self):
+        return f"{self.key} at #{self.number}"
+
+
+class SecretReference(models.Model):
+    """One `${...}` reference in a secret's value, in plaintext (environment slug, path, key; never a value).
+
+    Values are encrypted, so this index is how Devpilot finds, without decrypting anything, which secrets
+    depend on a folder: to refuse deleting a referenced secret and to auto-sync the syncs reading them.
+    Kept by devpilot/references.py on every write of a value."""
+
+    secret = models.ForeignKey(Secret, models.CASCADE, related_name="references")
+    workspace = models.ForeignKey(Workspace, models.CASCADE, related_name="+")
+    environment_slug = models.CharField(max_length=64)
+    path = models.CharField(max_length=500)
+    key = models.CharField(max_length=255)
+
+    class Meta:
+        indexes = [models.Index(fields=["workspace", "environment_slug", "path"])]
+
+    def __str__(self):
+        return f"{self.secret_id} -> {self.environment_slug}:{self.path}:{self.key}"
+
+
+class SecretImport(models.Model):
+    """A folder imports another folder's secrets (devpilot/imports.py). `position` orders a folder's imports:
+    a later import overrides an earlier one, and the folder's own secrets override them all."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey(Workspace, models.CASCADE, related_name="+")
+    folder = models.ForeignKey(Folder, models.CASCADE, related_name="imports")
+    source_folder = models.ForeignKey(Folder, models.CASCADE, related_name="imported_by")
+    position = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["position", "created_at"]
+        constraints = [models.UniqueConstraint(fields=["folder", "source_folder"], name="secret_import_unique")]
+
+    def __str__(self):
+        return f"{self.folder} imports {self.source_folder}"
 
 
 class WorkerHeartbeat(models.Model):

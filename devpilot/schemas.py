@@ -192,8 +192,8 @@ class SecretListQuery(SecretScope):
     # Devpilot has no tags: a tag filter matches no secret.
     tagSlugs: Annotated[str, Field(max_length=1000)] = ""
     viewSecretValue: QueryBool = True
-    # Devpilot has no references or imports yet, so expanding them and including them change nothing.
-    expandSecretReferences: QueryBool = True
+    # Infisical's server defaults: references are expanded and imports listed only when asked (its SDKs ask).
+    expandSecretReferences: QueryBool = False
     includeImports: QueryBool = False
     include_imports: QueryBool = False
 
@@ -204,7 +204,7 @@ class SecretGetQuery(SecretScope):
     version: QueryInt | None = None
     type: SecretType = "shared"
     viewSecretValue: QueryBool = True
-    expandSecretReferences: QueryBool = True
+    expandSecretReferences: QueryBool = False
     includeImports: QueryBool = False
     include_imports: QueryBool = False
 
@@ -308,8 +308,84 @@ class SecretEnvelope(Out):
     secret: SecretOut
 
 
+class ImportedSecretsOut(Out):
+    """One import of the listed folder, as Infisical lists it with include_imports (in import order)."""
+
+    secretPath: str
+    environment: str
+    folderId: str
+    secrets: list[SecretOut]
+
+
 class SecretsEnvelope(Out):
     secrets: list[SecretOut]
+    imports: list[ImportedSecretsOut] | None = None
+
+
+# --- Secret imports (Infisical's /api/v1/secret-imports) ---
+
+
+class ImportSource(Strict):
+    environment: EnvironmentSlug
+    path: FolderPath = "/"
+
+
+class ImportChange(Strict):
+    environment: EnvironmentSlug = None  # type: ignore[assignment]
+    path: FolderPath = None  # type: ignore[assignment]
+    position: int = Field(default=None, ge=1, le=10_000)  # type: ignore[assignment]
+
+
+class SecretImportScope(WorkspaceRef):
+    """The importing folder: an environment and a path (Infisical's `path`; `directory` from older clients)."""
+
+    environment: EnvironmentSlug
+    path: FolderPath = "/"
+
+
+class SecretImportCreate(SecretImportScope):
+    model_config = ConfigDict(strict=True, extra="forbid", populate_by_name=True)
+
+    source: ImportSource = Field(alias="import")
+    isReplication: Literal[False] = False
+
+
+class SecretImportUpdate(SecretImportScope):
+    model_config = ConfigDict(strict=True, extra="forbid", populate_by_name=True)
+
+    change: ImportChange = Field(alias="import")
+
+
+class ImportEnvOut(Out):
+    id: str
+    name: str
+    slug: str
+
+
+class SecretImportOut(Out):
+    id: str
+    version: int
+    importPath: str
+    importEnv: ImportEnvOut
+    position: int
+    folderId: str
+    isReplication: bool
+    isReplicationSuccess: bool | None
+    replicationStatus: str | None
+    lastReplicated: str | None
+    isReserved: bool
+    createdAt: str | None
+    updatedAt: str | None
+
+
+class SecretImportEnvelope(Out):
+    message: str
+    secretImport: SecretImportOut
+
+
+class SecretImportsEnvelope(Out):
+    message: str
+    secretImports: list[SecretImportOut]
 
 
 # --- Folders and environments (Infisical's /v1 and /v2 folders, /v1/workspace/{id}/environments) ---
@@ -537,3 +613,138 @@ class ClientSecretEnvelope(Out):
 
 class ClientSecretsEnvelope(Out):
     clientSecretData: list[ClientSecretOut]
+
+
+# --- Folder snapshots (Infisical's secret snapshots) and Devpilot's compare and promote ----------
+
+QueryOffset = Annotated[int, BeforeValidator(_query_int), Field(ge=0, le=2**31 - 1)]
+QueryLimit = Annotated[int, BeforeValidator(_query_int), Field(ge=1, le=100)]
+
+
+class SnapshotCountQuery(Strict):
+    environment: EnvironmentSlug
+    path: FolderPath = "/"
+
+
+class SnapshotListQuery(SnapshotCountQuery):
+    offset: QueryOffset = 0
+    limit: QueryLimit = 20
+
+
+class SnapshotOut(Out):
+    """Infisical's SecretSnapshotsSchema, and what Devpilot adds: the number, kind, actor and summary."""
+
+    id: str
+    envId: str
+    folderId: str
+    parentFolderId: str | None
+    createdAt: str | None
+    updatedAt: str | None
+    number: int
+    kind: str
+    actor: str
+    summary: str
+
+
+class SnapshotsEnvelope(Out):
+    secretSnapshots: list[SnapshotOut]
+
+
+class CountOut(Out):
+    count: int
+
+
+class SnapshotEnvironmentOut(Out):
+    id: str
+    slug: str
+    name: str
+
+
+class SnapshotSecretOut(Out):
+    """A secret version of a snapshot, as Infisical answers it (value null when hidden)."""
+
+    id: str
+    secretId: str | None
+    version: int
+    secretKey: str
+    secretValue: str | None
+    secretValueHidden: bool
+    secretComment: str
+    secretReminderNote: None
+    secretReminderRepeatDays: None
+    skipMultilineEncoding: bool
+    tags: list[str]
+    isRotatedSecret: bool
+    createdAt: str | None
+    updatedAt: str | None
+
+
+class FolderVersionOut(Out):
+    id: str
+    name: str
+
+
+class SnapshotDetailOut(Out):
+    id: str
+    projectId: str
+    environment: SnapshotEnvironmentOut
+    secretVersions: list[SnapshotSecretOut]
+    folderVersion: list[FolderVersionOut]
+    createdAt: str | None
+    updatedAt: str | None
+    number: int
+    kind: str
+    actor: str
+    summary: str
+
+
+class SnapshotEnvelope(Out):
+    secretSnapshot: SnapshotDetailOut
+
+
+class SnapshotRolledBack(Out):
+    secretSnapshot: SnapshotOut
+
+
+class CompareQuery(WorkspaceRef):
+    path: FolderPath = "/"
+    differencesOnly: QueryBool = False
+
+
+class CompareCellOut(Out):
+    environment: str
+    present: bool
+    # Which distinct value of the row the environment holds (1, 2…); null when absent or not compared.
+    valueGroup: int | None
+
+
+class CompareRowOut(Out):
+    key: str
+    differs: bool
+    environments: list[CompareCellOut]
+
+
+class CompareOut(Out):
+    path: str
+    valuesCompared: bool
+    environments: list[SnapshotEnvironmentOut]
+    keys: list[CompareRowOut]
+
+
+class PromoteIn(WorkspaceRef):
+    path: FolderPath = "/"
+    sourceEnvironment: EnvironmentSlug
+    targetEnvironment: EnvironmentSlug
+    keys: Annotated[list[SecretKey], Field(min_length=1, max_length=1000)]
+    dryRun: bool = False
+
+
+class PromoteOut(Out):
+    path: str
+    sourceEnvironment: str
+    targetEnvironment: str
+    created: list[str]
+    overwritten: list[str]
+    unchanged: list[str]
+    folderCreated: bool
+    dryRun: bool

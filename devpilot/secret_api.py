@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
+from django.views.decorators.debug import sensitive_variables
 from ninja import Query, Router
 
-from devpilot import crypto, secrets
+from devpilot import crypto, references, secrets
 from devpilot.api import answers, api, iso, require_workspace_ref, token
 from devpilot.errors import Invalid, NotFound
-from devpilot.models import Environment, Folder, Secret
+from devpilot.models import Environment, Folder, Secret, SecretImport
 from devpilot.permissions import can
 from devpilot.schemas import (BatchCreate, BatchDelete, BatchUpdate, SecretCreate, SecretDelete, SecretEnvelope,
                               SecretGetQuery, SecretListQuery, SecretScope, SecretsEnvelope, SecretUpdate)
@@ -69,6 +70,20 @@ def _secret(folder: Folder, name: str) -> Secret:
     return secret
 
 
+def _secret_or_imported(folder: Folder, name: str) -> Secret:
+    """The folder's own secret `name`, else the one its imports give it (the later import wins, as everywhere)."""
+    own = Secret.objects.select_related("environment", "folder").filter(folder=folder, key=name).first()
+    if own is not None:
+        return own
+    here = (folder.environment.slug, folder.path)
+    found = references.Resolver(folder.workspace_id, keys_only=True).lookup(here, name)
+    if found is None:
+        raise NotFound(f"Secret {name} not found in {folder.environment.slug}:{folder.path} or its imports.")
+    (slug, path), _ = found
+    return Secret.objects.select_related("environment", "folder").get(
+        workspace_id=folder.workspace_id, environment__slug=slug, folder__path=path, key=name)
+
+
 def _with_values(request: HttpRequest, asked: bool) -> bool:
     return asked and can(request.role, "secrets.read_values")  # type: ignore[attr-defined]
 
@@ -97,8 +112,54 @@ def list_secrets(request: HttpRequest, q: Query[SecretListQuery]) -> dict | Http
     # Rendered as the API renders every answer, without validating each row against SecretOut again:
     # _list_json builds exactly that shape (tests compare it with secret_json), and re-validating
     # thousands of rows per request would cost more than building them.
-    return api.create_response(request, {"secrets": _list_json(values, q.environment, with_value=with_value)},
-                               status=200)
+    listed = _list_json(values, q.environment, with_value=with_value)
+    resolver = None
+    if with_value and q.expandSecretReferences and any("${" in (item["secretValue"] or "") for item in listed):
+        resolver = references.Resolver(request.workspace.pk)  # type: ignore[attr-defined]
+        _expand(resolver, q.environment, listed)
+    body: dict = {"secrets": listed}
+    if q.include_imports or q.includeImports:
+        body["imports"] = _imports_json(request, q, with_value=with_value, expand=q.expandSecretReferences,
+                                        resolver=resolver)
+    return api.create_response(request, body, status=200)
+
+
+@sensitive_variables("listed", "value")
+def _expand(resolver: references.Resolver, environment_slug: str, listed: list[dict]) -> None:
+    """Each listed secret's value with its references expanded (one read of every folder involved)."""
+    resolver.load({(environment_slug, item["secretPath"]) for item in listed})
+    for item in listed:
+        value, _ = resolver.expand((environment_slug, item["secretPath"]), item["secretKey"])
+        item["secretValue"] = value
+
+
+def _imports_json(request: HttpRequest, q: SecretListQuery, *, with_value: bool, expand: bool,
+                  resolver: references.Resolver | None) -> list[dict]:
+    """The folder's imports in order, each with its secrets (as the imported folder shows them)."""
+    try:
+        path = secrets.normalize_path(q.secretPath)
+    except secrets.SecretsError:
+        return []
+    imports = list(SecretImport.objects.filter(folder__environment__workspace=request.workspace,  # type: ignore[attr-defined]
+                                               folder__environment__slug=q.environment, folder__path=path)
+                   .select_related("source_folder__environment"))
+    if not imports:
+        return []
+    resolver = resolver or references.Resolver(request.workspace.pk)  # type: ignore[attr-defined]
+    sources = [(i.source_folder.environment.slug, i.source_folder.path) for i in imports]
+    resolver.load(sources)
+    answer = []
+    for item, source in zip(imports, sources, strict=True):
+        resolved = resolver.resolve(source, expand=expand)
+        if with_value and resolved.entries:
+            secrets.record_values_read(request.workspace, f"{source[0]}:{source[1]} (imported)",  # type: ignore[attr-defined]
+                                       list(resolved.entries), "api", request=request)
+        rows = [_secret_dict(item.pk, item.workspace_id, entry.source[0], item.source_folder_id, entry.source[1],
+                             entry.key, entry.value if with_value else None, "", 1, item.created_at, item.updated_at)
+                for entry in resolved.entries.values()]
+        answer.append({"secretPath": source[1], "environment": source[0], "folderId": str(item.source_folder_id),
+                       "secrets": rows})
+    return answer
 
 
 def _one_folder_rows(request: HttpRequest, scope: SecretScope) -> tuple[list[tuple] | None, str]:
@@ -135,13 +196,18 @@ def get_secret(request: HttpRequest, secret_name: str, q: Query[SecretGetQuery])
     if q.secretName is not None and q.secretName != secret_name:
         raise Invalid.for_field("secretName", f"secretName ({q.secretName}) differs from the path ({secret_name}).")
     environment, folder = _folder(request, q)
-    secret = _secret(folder, secret_name)
+    secret = _secret_or_imported(folder, secret_name) if (q.include_imports or q.includeImports) and q.version is None \
+        else _secret(folder, secret_name)
     if q.viewSecretValue:
         how = "api" if q.version is None else f"api (version {q.version})"
         secrets.record_values_read(request.workspace, f"{environment.slug}:{folder.path}", [secret.key], how,  # type: ignore[attr-defined]
                                    request=request, target=secret)
     if q.version is None or q.version == secret.version:
-        return {"secret": secret_json(secret, with_value=q.viewSecretValue)}
+        expanded = None
+        if q.viewSecretValue and q.expandSecretReferences:
+            expanded, _ = references.Resolver(secret.workspace_id).expand(
+                (secret.environment.slug, secret.folder.path), secret.key)
+        return {"secret": secret_json(secret, with_value=q.viewSecretValue, value=expanded)}
     old = secret.versions.filter(version=q.version).first()
     if old is None:
         raise NotFound(f"{secret_name} has no version {q.version} (the current one is {secret.version}).")

@@ -2,11 +2,11 @@
 
 import uuid
 from dataclasses import dataclass
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count
+from django.db.models import Count, Exists, OuterRef, Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -14,9 +14,10 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
-from devpilot import audit, dotenv, secrets
+from devpilot import audit, dotenv, imports, references, secrets
 from devpilot.access import get_in_workspace, has_permission, workspace_view
-from devpilot.models import Environment, Folder, Secret
+from devpilot.errors import DevpilotError
+from devpilot.models import Environment, Folder, Secret, SecretImport, SecretReference
 from devpilot.secret_forms import EnvironmentForm, FolderForm, ImportForm, SecretForm
 
 
@@ -31,18 +32,36 @@ def _folder(request, environment):
         raise Http404(str(e)) from None
 
 
-def _environment_and_folder(request, env):
-    """The environment and the asked folder in one query; the two-step lookup only to say what is missing."""
+@dataclass
+class Place:
+    """Where a secrets page is: the workspace's environments (its tabs), one of them, a folder and its children."""
+
+    environments: list[Environment]
+    environment: Environment
+    folder: Folder
+    subfolders: list[Folder]
+
+
+def _place(request, env) -> Place:
+    """The page's place in two queries: the environments, then the folder with its direct subfolders (and
+    whether it has imports or references, so a folder without them costs no query for either)."""
+    environments = list(request.workspace.environments.all())
+    environment = next((e for e in environments if e.slug == env), None)
+    if environment is None:
+        raise Http404("No such environment.")
     try:
         path = secrets.normalize_path(request.GET.get("path") or request.POST.get("path") or "/")
-    except secrets.SecretsError:
-        path = None
-    folder = path and (Folder.objects.select_related("environment")
-                       .filter(environment__workspace=request.workspace, environment__slug=env, path=path).first())
-    if folder:
-        return folder.environment, folder
-    environment = _environment(request, env)
-    return environment, _folder(request, environment)
+    except secrets.SecretsError as e:
+        raise Http404(str(e)) from None
+    prefix = "/" if path == "/" else path + "/"  # folder names are letters, digits, - and _: nothing to escape
+    found = list(environment.folders.filter(Q(path=path) | Q(path__regex=f"^{prefix}[^/]+$")).annotate(
+        has_imports=Exists(SecretImport.objects.filter(folder=OuterRef("pk"))),
+        has_references=Exists(SecretReference.objects.filter(secret__folder=OuterRef("pk")))))
+    folder = next((f for f in found if f.path == path), None)
+    if folder is None:
+        raise Http404(f"There is no folder {path} in {environment.name}.")
+    folder.environment = environment
+    return Place(environments, environment, folder, [f for f in found if f is not folder])
 
 
 def _secret(request, secret_id):
@@ -86,8 +105,23 @@ def _with_row_urls(request, rows):
     return rows
 
 
+def _with_links(request, rows, folder_has_references=True):
+    """Give each secret `links`: its references (from the plaintext index, never its value), each marked
+    resolved or not. A constant number of queries for the whole page (references.links_of), none when the
+    folder is known to hold no reference."""
+    found = references.links_of(request.workspace.pk, [secret.pk for secret in rows]) if folder_has_references else {}
+    if found:
+        base = reverse("secrets", kwargs={"ws": request.workspace.slug, "env": "-"}).removesuffix("-/")
+        for links in found.values():
+            for link in links:
+                link.href = f"{base}{link.environment}/" + ("" if link.path == "/" else f"?path={quote(link.path)}")
+    for secret in rows:
+        secret.links = found.get(secret.pk, [])
+    return rows
+
+
 def _row_context(request, secret, **extra):
-    return {"secret": _with_row_urls(request, [secret])[0], **extra}
+    return {"secret": _with_links(request, _with_row_urls(request, [secret]))[0], **extra}
 
 
 @dataclass
@@ -102,7 +136,9 @@ class Window:
 
 
 def _window(request, folder, *, after="", before="", start="", query=""):
-    rows = folder.secrets.select_related("updated_by").order_by("key")
+    # Only what a row shows: not the ciphertext, nor the whole user.
+    rows = (folder.secrets.select_related("updated_by").order_by("key")
+            .only("id", "key", "comment", "version", "updated_at", "folder_id", "updated_by__email"))
     if query:
         rows = rows.filter(key__icontains=query)  # the whole folder, not only this page
     if before:
@@ -136,36 +172,93 @@ def _window(request, folder, *, after="", before="", start="", query=""):
     )
 
 
-def _page_context(request, environment, folder, form=None, window=None):
+def _page_context(request, place: Place, form=None, window=None):
+    environment, folder = place.environment, place.folder
     if window is None:
         window = _window(request, folder, after=request.GET.get("after", ""), before=request.GET.get("before", ""),
                          query=request.GET.get("q", "").strip())
     return {
         "environment": environment,
-        "environments": request.workspace.environments.all(),
+        "environments": place.environments,
         "folder": folder,
-        "secrets": _with_row_urls(request, window.rows),
+        "secrets": _with_links(request, _with_row_urls(request, window.rows), folder.has_references),
         "revealed": None,  # rows show no value here; set, so 50 rows do not each look it up and miss
+        **_imports_context(folder, folder.has_imports),
         "window": window,
-        "subfolders": secrets.subfolders(environment, folder.path),
+        "subfolders": place.subfolders,
         "breadcrumbs": _breadcrumbs(folder.path),
         "form": form or SecretForm(),
         "folder_form": FolderForm(),
     }
 
 
+def _imports_context(folder, has_imports=True, error=""):
+    """The folder's imports section: each import with the keys it brings and which wins."""
+    return {"imports": references.imports_view(folder) if has_imports else [], "import_error": error}
+
+
+def _render_imports(request, folder, error=""):
+    if not request.htmx:
+        if error:
+            messages.error(request, error)
+        return redirect(_folder_url(folder))
+    context = {"environment": folder.environment, "folder": folder, "environments": folder.environment.workspace
+               .environments.all(), **_imports_context(folder, error=error)}
+    return render(request, "secrets/_imports.html", context)
+
+
+@require_POST
+@workspace_view("secrets.write")
+def secret_import_add(request, env):
+    folder = _place(request, env).folder
+    try:
+        source = imports.source_folder(folder, request.POST.get("source_environment", ""),
+                                       request.POST.get("source_path") or "/")
+        imports.add_import(folder, source, user=request.user, request=request)
+    except DevpilotError as e:
+        return _render_imports(request, folder, e.message)
+    return _render_imports(request, folder)
+
+
+def _import(request, import_id):
+    return get_in_workspace(request, SecretImport.objects.select_related(
+        "folder__environment", "folder__workspace", "source_folder__environment"), pk=import_id)
+
+
+@require_POST
+@workspace_view("secrets.write")
+def secret_import_move(request, import_id):
+    item = _import(request, import_id)
+    order = list(item.folder.imports.values_list("pk", flat=True))
+    step = -1 if request.POST.get("direction") == "up" else 1
+    position = min(max(1, order.index(item.pk) + 1 + step), len(order))
+    imports.move_import(item, position, user=request.user, request=request)
+    return _render_imports(request, item.folder)
+
+
+@require_POST
+@workspace_view("secrets.write")
+def secret_import_remove(request, import_id):
+    item = _import(request, import_id)
+    folder = item.folder
+    try:
+        imports.remove_import(item, user=request.user, request=request)
+    except DevpilotError as e:
+        return _render_imports(request, folder, e.message)
+    return _render_imports(request, folder)
+
+
 @workspace_view()
 def secrets_page(request, env):
-    environment, folder = _environment_and_folder(request, env)
-    return render(request, "secrets/page.html", _page_context(request, environment, folder))
+    return render(request, "secrets/page.html", _page_context(request, _place(request, env)))
 
 
 @sensitive_post_parameters("value", "text")
 @require_POST
 @workspace_view("secrets.write")
 def secret_create(request, env):
-    environment = _environment(request, env)
-    folder = _folder(request, environment)
+    place = _place(request, env)
+    environment, folder = place.environment, place.folder
     form = SecretForm(request.POST)
     if form.is_valid():
         try:
@@ -174,19 +267,20 @@ def secret_create(request, env):
                 form.cleaned_data["comment"], user=request.user, request=request,
             )
         except secrets.SecretsError as e:
-            form.add_error("key", str(e))
+            form.add_error(getattr(e, "field", "key"), str(e))
         else:
             form = None
             if not request.htmx:
                 messages.success(request, f"{secret.key} added.")
                 return redirect(_folder_url(folder))
+            folder.has_references = folder.has_references or secret.references.exists()
             # Show the new secret: on the first page if it falls there, else on a page that begins with it.
             window = _window(request, folder)
             if secret.key not in {s.key for s in window.rows}:
                 window = _window(request, folder, start=secret.key)
-            return render(request, "secrets/page.html#section", _page_context(request, environment, folder, None, window))
+            return render(request, "secrets/page.html#section", _page_context(request, place, None, window))
     if request.htmx:
-        return render(request, "secrets/page.html#section", _page_context(request, environment, folder, form))
+        return render(request, "secrets/page.html#section", _page_context(request, place, form))
     messages.error(request, "; ".join(e for errors in form.errors.values() for e in errors))
     return redirect(_folder_url(folder))
 
@@ -214,7 +308,7 @@ def secret_edit(request, secret_id):
             except secrets.StaleVersion as e:
                 form.add_error(None, str(e))
             except secrets.SecretsError as e:
-                form.add_error("key", str(e))
+                form.add_error(getattr(e, "field", "key"), str(e))
     else:
         # The current value is not sent to the browser: editing it is a choice, not a silent reveal.
         form = SecretForm(initial={"key": secret.key, "comment": secret.comment, "version": secret.version})
@@ -225,9 +319,16 @@ def secret_edit(request, secret_id):
 @require_POST
 @workspace_view("secrets.read_values")
 def secret_reveal(request, secret_id):
+    """The stored value; with `resolved`, the value as syncs push it (references expanded), audited as such."""
     secret = _secret(request, secret_id)
+    resolved = request.POST.get("resolved") == "1"
     secrets.record_values_read(request.workspace, f"{secret.environment.slug}:{secret.folder.path}", [secret.key],
-                               "reveal", request=request, target=secret)
+                               "reveal (resolved)" if resolved else "reveal", request=request, target=secret)
+    if resolved:
+        value, unresolved = references.Resolver(secret.workspace_id).expand(
+            (secret.environment.slug, secret.folder.path), secret.key)
+        return render(request, "secrets/page.html#row", _row_context(
+            request, secret, revealed=value, revealed_resolved=True, unresolved=unresolved))
     return render(request, "secrets/page.html#row", _row_context(request, secret, revealed=secret.value))
 
 
@@ -235,7 +336,13 @@ def secret_reveal(request, secret_id):
 @workspace_view("secrets.write")
 def secret_delete(request, secret_id):
     secret = _secret(request, secret_id)
-    secrets.delete_secret(secret, user=request.user, request=request)
+    try:
+        secrets.delete_secret(secret, user=request.user, request=request)
+    except secrets.SecretsError as e:  # other secrets refer to it: the row stays and says who
+        if request.htmx:
+            return render(request, "secrets/page.html#row", _row_context(request, secret, row_error=str(e)))
+        messages.error(request, str(e))
+        return redirect(_folder_url(secret.folder))
     if request.htmx:
         return HttpResponse("")
     messages.success(request, f"{secret.key} deleted.")
@@ -332,13 +439,18 @@ def secrets_import(request, env):
         # Import writes what the preview said: a choice changed after Check shows the preview again.
         checked_as = request.POST.get("checked_mode", mode)
         if parsed.ok and request.POST.get("confirm") == "yes" and checked_as == mode:
-            result = secrets.bulk_import(environment, folder.path, parsed.entries,
-                                         overwrite=form.cleaned_data["overwrite"], user=request.user, request=request)
-            messages.success(request, (
-                f"Imported: {len(result.created)} created, {len(result.updated)} updated, "
-                f"{len(result.skipped)} skipped, {len(result.unchanged)} unchanged."
-            ))
-            return redirect(_folder_url(folder))
+            try:
+                result = secrets.bulk_import(environment, folder.path, parsed.entries,
+                                             overwrite=form.cleaned_data["overwrite"], user=request.user,
+                                             request=request)
+            except secrets.SecretsError as e:  # changed since the check (a referenced secret deleted)
+                form.add_error("text", str(e))
+            else:
+                messages.success(request, (
+                    f"Imported: {len(result.created)} created, {len(result.updated)} updated, "
+                    f"{len(result.skipped)} skipped, {len(result.unchanged)} unchanged."
+                ))
+                return redirect(_folder_url(folder))
         preview = {"parsed": parsed, "mode": mode}
         if parsed.ok:  # what each choice would write, exactly as bulk_import decides it
             current = {s.key: s.value for s in folder.secrets.filter(key__in=list(parsed.entries))}
@@ -347,6 +459,10 @@ def secrets_import(request, env):
             unchanged = [k for k in parsed.entries if k in current and current[k] == parsed.entries[k]]
             preview.update(new=new, changed=changed, unchanged=unchanged, overwrite_writes=new + changed,
                            writes=new + changed if mode == "overwrite" else new)
+            try:  # references checked as the import would: a missing target or a cycle is said before writing
+                references.check(environment, folder.path, {k: parsed.entries[k] for k in preview["writes"]})
+            except references.ReferenceRefused as e:
+                preview["reference_problem"] = e.message
     return render(request, "secrets/import.html", {
         "environment": environment, "folder": folder, "form": form, "preview": preview,
     })
@@ -357,7 +473,8 @@ def secrets_import(request, env):
 def secrets_download(request, env):
     environment = _environment(request, env)
     folder = _folder(request, environment)
-    values = secrets.read_folder(environment, folder.path)
+    # As a sync would push it: imports merged, references expanded (an unresolved one stays as written).
+    values = references.resolve_folder(environment, folder.path).values
     secrets.record_values_read(request.workspace, f"{environment.slug}:{folder.path}", values, "download",
                                request=request)
     name = f"{environment.slug}{folder.path.replace('/', '-') if folder.path != '/' else ''}.env"

@@ -13,9 +13,9 @@ from django.db.models import ProtectedError
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from devpilot import audit
+from devpilot import audit, references, snapshots
 from devpilot.errors import Invalid, NotFound
-from devpilot.models import Environment, Folder, Secret, SecretVersion
+from devpilot.models import Environment, Folder, Secret, SecretVersion, SnapshotKind
 from devpilot.signals import secrets_changed
 
 KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -46,6 +46,33 @@ class StaleVersion(SecretsError):
             f"(now version {secret.version}). Reload it and apply your change again."
         )
         self.current = secret
+
+
+class InvalidReference(SecretsError):
+    """A value refers to a missing secret, folder or environment, or makes a cycle: said beside the value."""
+
+    field = "value"
+
+
+def _refuse_breaking(environment, paths, *, doing, deleting):
+    """Renaming or deleting what other secrets refer to (or import) would break them silently: refused."""
+    try:
+        references.refuse_breaking(environment, paths, doing=doing, deleting=deleting)
+    except references.ReferenceRefused as e:
+        raise SecretsError(e.message) from None
+
+
+def _check_references(environment, path, changes, *, renamed=None, excluding=()):
+    """Refuse values whose references are missing or cycle (references.check), and renaming a referenced key."""
+    try:
+        if renamed:
+            references.refuse_if_referenced(environment, path, [renamed], excluding=excluding, doing=f"rename {renamed}")
+    except references.ReferenceRefused as e:
+        raise SecretsError(e.message) from None
+    try:
+        references.check(environment, path, changes)
+    except references.ReferenceRefused as e:
+        raise InvalidReference(e.message) from None
 
 
 # --- Validation ------------------------------------------------------------------------------
@@ -153,7 +180,7 @@ def subfolders(environment, path):
 def _version_of(secret):
     """The secret's current state as an (unsaved) history entry."""
     version = SecretVersion(
-        secret=secret, version=secret.version, comment=secret.comment,
+        secret=secret, folder_id=secret.folder_id, key=secret.key, version=secret.version, comment=secret.comment,
         created_by=secret.updated_by, created_at=timezone.now(),
     )
     version.value = secret.value
@@ -176,6 +203,7 @@ def create_secret(environment, path, key, value, comment="", *, user=None, reque
     value = validate_value(value)
     if folder.secrets.filter(key=key).exists():
         raise SecretsError(f"{key} already exists in {environment.slug}:{folder.path}.")
+    _check_references(environment, folder.path, {key: value})
     secret = Secret(
         workspace=environment.workspace, environment=environment, folder=folder, key=key,
         comment=comment or "", created_by=user, updated_by=user,
@@ -186,7 +214,8 @@ def create_secret(environment, path, key, value, comment="", *, user=None, reque
             secret.save()
     except IntegrityError:
         raise SecretsError(f"{key} already exists in {environment.slug}:{folder.path}.") from None
-    _record_version(secret)
+    references.reindex(environment, folder.path, [secret])
+    snapshots.record(folder, SnapshotKind.CREATE, {key: _record_version(secret)}, user=user, request=request)
     audit.record(environment.workspace, "secret.created", request=request, actor=user, target=secret,
                  target_label=f"{environment.slug}:{folder.path}:{key}")
     _emit(environment.workspace_id, environment.pk, [folder.path])
@@ -196,9 +225,10 @@ def create_secret(environment, path, key, value, comment="", *, user=None, reque
 @sensitive_variables("value", "changes", "current", "args", "kwds")
 @transaction.atomic
 def update_secret(secret, *, value=None, comment=None, key=None, expected_version=None, user=None,
-                  request=None) -> Secret:
+                  request=None, kind=SnapshotKind.EDIT) -> Secret:
     """Change a secret. `expected_version` is the version the user saw: a later one is refused."""
     current = Secret.objects.select_for_update(of=("self",)).select_related("folder", "environment", "updated_by").get(pk=secret.pk)
+    previous_key = current.key
     seen = current.version if expected_version is None else int(expected_version)
     if seen != current.version:
         raise StaleVersion(current)
@@ -217,6 +247,11 @@ def update_secret(secret, *, value=None, comment=None, key=None, expected_versio
         changes["comment"] = comment
     if not changes:
         return current
+    if "key" in changes or "value" in changes:
+        renamed = current.key if "key" in changes else None
+        _check_references(current.environment, current.folder.path,
+                          {**({current.key: None} if renamed else {}), changes.get("key", current.key): changes.get("value", current.value)},
+                          renamed=renamed, excluding=[current.pk])
     for name, new in changes.items():
         setattr(current, name, new)
     now = timezone.now()
@@ -228,7 +263,11 @@ def update_secret(secret, *, value=None, comment=None, key=None, expected_versio
     if not updated:
         raise StaleVersion(Secret.objects.select_related("updated_by").get(pk=current.pk))
     current.version, current.updated_by, current.updated_at = seen + 1, user, now
-    _record_version(current)
+    if "value" in changes:
+        references.reindex(current.environment, current.folder.path, [current])
+    renamed_from = {previous_key: None} if previous_key != current.key else {}
+    snapshots.record(current.folder, kind, {**renamed_from, current.key: _record_version(current)}, user=user,
+                     request=request)
     audit.record(current.workspace, "secret.updated", request=request, actor=user, target=current,
                  target_label=f"{current.environment.slug}:{current.folder.path}:{current.key}",
                  fields=sorted(changes))
@@ -240,7 +279,12 @@ def update_secret(secret, *, value=None, comment=None, key=None, expected_versio
 def delete_secret(secret, *, user=None, request=None):
     path = secret.folder.path
     label = f"{secret.environment.slug}:{path}:{secret.key}"
+    try:
+        references.refuse_if_referenced(secret.environment, path, [secret.key], excluding=[secret.pk])
+    except references.ReferenceRefused as e:
+        raise SecretsError(e.message) from None
     secret.delete()
+    snapshots.record(secret.folder, SnapshotKind.DELETE, {secret.key: None}, user=user, request=request)
     audit.record(secret.workspace, "secret.deleted", request=request, actor=user, target_label=label)
     _emit(secret.workspace_id, secret.environment_id, [path])
 
@@ -249,8 +293,15 @@ def delete_secret(secret, *, user=None, request=None):
 def delete_secrets(environment, path, keys, *, user=None, request=None):
     """Delete several secrets of one folder: one transaction, one change event."""
     folder = get_folder(environment, path)
+    try:
+        references.refuse_if_referenced(environment, folder.path, keys,
+                                        excluding=folder.secrets.filter(key__in=keys).values_list("pk", flat=True))
+    except references.ReferenceRefused as e:
+        raise SecretsError(e.message) from None
+    gone = list(folder.secrets.filter(key__in=keys).values_list("key", flat=True))
     deleted, _ = folder.secrets.filter(key__in=keys).delete()
     if deleted:
+        snapshots.record(folder, SnapshotKind.DELETE, dict.fromkeys(gone), user=user, request=request)
         audit.record(environment.workspace, "secrets.deleted", request=request, actor=user,
                      target_label=f"{environment.slug}:{folder.path}", keys=sorted(keys))
         _emit(environment.workspace_id, environment.pk, [folder.path])
@@ -260,7 +311,7 @@ def delete_secrets(environment, path, keys, *, user=None, request=None):
 def restore_version(secret, version: SecretVersion, *, user=None, request=None) -> Secret:
     if version.secret_id != secret.pk:
         raise SecretsError("That version belongs to another secret.")
-    restored = update_secret(secret, value=version.value, comment=version.comment, user=user)
+    restored = update_secret(secret, value=version.value, comment=version.comment, user=user, kind=SnapshotKind.RESTORE)
     audit.record(secret.workspace, "secret.restored", request=request, actor=user, target=restored,
                  restored_version=version.version)
     return restored
@@ -307,10 +358,13 @@ def bulk_import(environment, path, entries: dict[str, str], *, overwrite: bool, 
             secret.updated_by = user
             secret.updated_at = timezone.now()
             result.updated.append(key)
+    _check_references(environment, folder.path, {k: entries[k] for k in [*result.created, *result.updated]})
     Secret.objects.bulk_create(new_secrets)
     updated = [existing[k] for k in result.updated]
+    references.reindex(environment, folder.path, [*new_secrets, *updated])
     Secret.objects.bulk_update(updated, ["value_ciphertext", "comment", "version", "updated_by", "updated_at"])
-    SecretVersion.objects.bulk_create([_version_of(secret) for secret in [*new_secrets, *updated]])
+    versions = SecretVersion.objects.bulk_create([_version_of(secret) for secret in [*new_secrets, *updated]])
+    snapshots.record(folder, SnapshotKind.IMPORT, {v.key: v for v in versions}, user=user, request=request)
     if result.created or result.updated:
         audit.record(environment.workspace, "secrets.imported", request=request, actor=user,
                      target_label=f"{environment.slug}:{folder.path}",
@@ -350,6 +404,7 @@ def rename_folder(folder, new_name, *, user=None, request=None) -> Folder:
     if env.folders.filter(path=new).exists():
         raise SecretsError(f"The folder {new} already exists.")
     moved = list(env.folders.filter(path__startswith=old + "/")) + [folder]
+    _refuse_breaking(env, [f.path for f in moved], doing=f"rename {env.slug}:{old}", deleting=False)
     for f in moved:
         f.path = new + f.path[len(old):]
     Folder.objects.bulk_update(moved, ["path"])
@@ -381,6 +436,7 @@ def delete_folder(folder, *, confirmed=False, user=None, request=None):
             f"{folder.path} holds {secret_count} secret(s) and {folder_count} folder(s); confirm to delete them all."
         )
     doomed = [folder, *env.folders.filter(path__startswith=folder.path + "/")]
+    _refuse_breaking(env, [f.path for f in doomed], doing=f"delete {env.slug}:{folder.path}", deleting=True)
     paths = list(Secret.objects.filter(folder__in=doomed).values_list("folder__path", flat=True).distinct())
     try:
         Secret.objects.filter(folder__in=doomed).delete()
@@ -423,6 +479,8 @@ def create_environment(workspace, name, slug, *, user=None, request=None) -> Env
 def rename_environment(env, name, slug, *, user=None, request=None) -> Environment:
     name, slug = _validate_env(env.workspace, name, slug, exclude=env)
     old = env.slug
+    if slug != old:
+        _refuse_breaking(env, None, doing=f"change the slug of {env.name}", deleting=False)
     env.name, env.slug = name, slug
     env.save(update_fields=["name", "slug"])
     audit.record(env.workspace, "environment.renamed", request=request, actor=user, target=env, old_slug=old)
@@ -431,6 +489,7 @@ def rename_environment(env, name, slug, *, user=None, request=None) -> Environme
 
 @transaction.atomic
 def delete_environment(env, *, user=None, request=None):
+    _refuse_breaking(env, None, doing=f"delete the environment {env.name}", deleting=True)
     paths = list(env.folders.filter(secrets__isnull=False).values_list("path", flat=True).distinct())
     try:
         Secret.objects.filter(environment=env).delete()

@@ -18,7 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from connections import digitalocean
-from devpilot import locks, secrets
+from devpilot import locks, references
 from syncs import keyschema
 from syncs.destinations import (
     Applied, CREATE, DELETE, UNCHANGED, UPDATE, DestinationError, Plan, get_destination, value_hash,
@@ -41,10 +41,20 @@ class Retry(Exception):
         self.when = when
 
 
+class UnresolvedReferences(DestinationError):
+    """The source holds a Devpilot reference that does not resolve: nothing is pushed (never a literal `${...}`)."""
+
+
 def desired_variables(sync):
-    """Source secrets under their destination names."""
-    values = secrets.read_folder(sync.environment, sync.folder.path)
-    return {keyschema.render(sync.key_schema, key, sync.environment.slug): value for key, value in values.items()}
+    """Source secrets under their destination names: the folder resolved (imports merged, its own secrets over
+    them, references expanded; App Platform's bindable variables stay as written for App Platform to fill)."""
+    source = references.resolve_folder(sync.environment, sync.folder.path)
+    if source.unresolved:
+        raise UnresolvedReferences(
+            f"Unresolved references in {sync.environment.slug}:{sync.folder.path}, so nothing was pushed: "
+            f"{source.unresolved_message()}")
+    return {keyschema.render(sync.key_schema, key, sync.environment.slug): value
+            for key, value in source.values.items()}
 
 
 def _client(sync):
@@ -59,8 +69,8 @@ def _records(sync):
 
 def dry_run(sync, desired=None):
     """What a sync would do now: one read of the destination, no write."""
-    desired = desired_variables(sync) if desired is None else desired
     try:
+        desired = desired_variables(sync) if desired is None else desired
         return get_destination(sync.destination).plan(sync, _client(sync), desired, _records(sync) if sync.pk else {})
     except digitalocean.DigitalOceanError as e:
         raise _explain(sync, e) from None

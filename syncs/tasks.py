@@ -15,10 +15,10 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 
-from devpilot import locks, outbox
+from devpilot import locks, outbox, references
 from syncs import engine, notifications
 from syncs.models import Sync, SyncStatus, Trigger
 
@@ -165,14 +165,26 @@ def remove_sync_secrets(sync_id, trigger=Trigger.MANUAL, request=None):
 def source_changed(workspace_id, environment_id, path):
     """A folder's secrets changed (after commit): debounce one batch per app for the auto-syncs reading it.
 
-    One UPDATE and one scheduled check, however many syncs read the folder: the edit's request
-    never waits for them. Edits during the debounce only push the check later."""
+    The syncs of every folder whose resolved secrets depend on this one (importing it or referring to it,
+    at any depth: devpilot.references.dependent_folders) are marked too. One UPDATE and one scheduled check
+    per folder with auto-syncs, however many syncs read it: the edit's request never waits for them. Edits
+    during the debounce only push the check later."""
     due = timezone.now() + timedelta(seconds=settings.DEVPILOT_AUTOSYNC_DEBOUNCE)
-    touched = Sync.objects.filter(workspace_id=workspace_id, environment_id=environment_id, folder__path=path,
-                                  auto_sync_enabled=True, connection__isnull=False).update(
-        pending_run_at=due, sync_status=SyncStatus.PENDING, last_sync_message="Secrets changed: syncing shortly…")
-    if touched:
-        _check_folder_at(environment_id, path, due)
+    folders = references.dependent_folders(workspace_id, environment_id, path)
+    where = Q()
+    for folder_environment_id, folder_path in folders:
+        where |= Q(environment_id=folder_environment_id, folder__path=folder_path)
+    syncs = Sync.objects.filter(where, workspace_id=workspace_id, auto_sync_enabled=True, connection__isnull=False)
+    marks = {"pending_run_at": due, "sync_status": SyncStatus.PENDING,
+             "last_sync_message": "Secrets changed: syncing shortly…"}
+    if len(folders) == 1:  # nothing depends on this folder (the usual case): one UPDATE says if it has auto-syncs
+        touched = {(environment_id, path)} if syncs.update(**marks) else set()
+    else:
+        touched = set(syncs.values_list("environment_id", "folder__path").distinct())
+        if touched:
+            syncs.update(**marks)
+    for folder_environment_id, folder_path in sorted(touched, key=str):
+        _check_folder_at(folder_environment_id, folder_path, due)
 
 
 def _check_folder_at(environment_id, path, when):

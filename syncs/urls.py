@@ -18,6 +18,7 @@ urlpatterns = [
     path(sync + "remove-secrets/", views.sync_remove_secrets, name="sync_remove_secrets"),
     path(sync + "auto-sync/", views.sync_toggle_auto, name="sync_toggle_auto"),
     path(sync + "restore/", views.sync_restore, name="sync_restore"),
+    path(sync + "dry-run/", views.sync_dry_run, name="sync_dry_run"),
     path(sync + "edit/", views.sync_edit, name="sync_edit"),
     path(sync + "delete/", views.sync_delete, name="sync_delete"),
 ]

@@ -12,6 +12,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from django.views.decorators.http import require_POST
 
 from connections import digitalocean
+from devpilot import references
 from devpilot.access import workspace_view
 from devpilot.drafts import Draft
 from devpilot.errors import DevpilotError
@@ -190,8 +191,10 @@ def _source_keys(request, draft):
     environment = request.workspace.environments.filter(slug=draft.get("environment")).first()
     if environment is None:
         return [], ""
-    keys = environment.secrets.filter(folder__path=draft.get("secret_path", "/")).values_list("key", flat=True)
-    return list(keys), environment.slug
+    # The keys a sync of the folder pushes: its own and its imports' (key names only, no value is read).
+    folder = (environment.slug, draft.get("secret_path", "/"))
+    keys = references.Resolver(request.workspace.pk, keys_only=True).keys(folder)
+    return sorted(keys), environment.slug
 
 
 def _options(request, draft):
@@ -294,7 +297,8 @@ def _review(request, draft):
             messages.success(request, f"Sync {sync.name} created." + (" Syncing now." if sync.auto_sync_enabled else ""))
             return redirect("sync_detail", ws=request.workspace.slug, sync_id=sync.pk)
     return _step_page(request, "review", {"sync": sync, "plan": plan, "plan_error": plan_error,
-                                          "deletions": deletions, "confirm_error": confirm_error})
+                                          "deletions": deletions, "confirm_error": confirm_error,
+                                          "source_notes": references.source_notes(sync.environment, sync.folder.path)})
 
 
 # --- A sync's page and actions -------------------------------------------------------------------
@@ -322,6 +326,23 @@ def _status(sync):
 @workspace_view()
 def sync_detail(request, sync_id):
     return render(request, "syncs/detail.html", _status(_sync(request, sync_id)))
+
+
+@workspace_view("syncs.manage")
+def sync_dry_run(request, sync_id):
+    """What the sync would write now (one read of the app, no write): keys, never values, and the source's
+    imported keys and references; an unresolved reference is the error a run would fail with."""
+    sync = _sync(request, sync_id)
+    plan, plan_error = None, None
+    try:
+        plan = engine.dry_run(sync)
+    except (engine.SyncFailed, engine.Retry) as e:
+        plan_error = str(e)
+    context = {"sync": sync, "plan": plan, "plan_error": plan_error, "dry_run": True,
+               "source_notes": references.source_notes(sync.environment, sync.folder.path)}
+    if request.htmx:
+        return render(request, "syncs/_dry_run.html", context)
+    return render(request, "syncs/detail.html", {**_status(sync), **context})
 
 
 @workspace_view()
