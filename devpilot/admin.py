@@ -7,6 +7,8 @@ from devpilot.models import (
     ApiToken, AuditEvent, Environment, Folder, IdentityAccessToken, IdentityClientSecret, Invitation, Lock,
     MachineIdentity, Membership, Secret, SecretVersion, User, WorkerHeartbeat, Workspace,
 )
+from devpilot.models import FolderSnapshot, SnapshotEntry
+from devpilot.models import SecretImport, SecretReference
 
 
 @admin.register(User)
@@ -105,6 +107,65 @@ class SecretVersionAdmin(admin.ModelAdmin):
     readonly_fields = fields
 
     def has_add_permission(self, request):
+        return False
+
+
+class _ManagedBySecretsPages(admin.ModelAdmin):
+    """Shown only: imports and the reference index are changed on the secrets pages, where cycles and broken
+    references are refused."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SecretImport)
+class SecretImportAdmin(_ManagedBySecretsPages):
+    list_display = ["folder", "source_folder", "position", "workspace", "created_at"]
+    list_select_related = ["folder__environment", "source_folder__environment", "workspace"]
+
+
+@admin.register(SecretReference)
+class SecretReferenceAdmin(_ManagedBySecretsPages):
+    """Targets only (environment slug, path, key): the index never holds a value."""
+
+    list_display = ["secret", "environment_slug", "path", "key", "workspace"]
+    list_select_related = ["secret", "workspace"]
+    search_fields = ["key", "path"]
+
+
+@admin.register(FolderSnapshot)
+class FolderSnapshotAdmin(admin.ModelAdmin):
+    """Folder history is written by changes only: read-only here (roll back from the folder's History page)."""
+
+    list_display = ["folder", "number", "kind", "actor_label", "created_at"]
+    list_select_related = ["folder__environment"]
+    fields = ["folder", "number", "kind", "actor_label", "summary", "created_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SnapshotEntry)
+class SnapshotEntryAdmin(admin.ModelAdmin):
+    list_display = ["key", "number", "folder", "version"]
+    list_select_related = ["folder__environment", "version"]
+    fields = ["snapshot", "key", "version"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False
 
 

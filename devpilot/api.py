@@ -255,10 +255,14 @@ def register_routers() -> None:
     from connections.api import router as connections
     from devpilot.folder_api import router as folders
     from devpilot.identity_api import router as identities
+    from devpilot.import_api import router as secret_imports
     from devpilot.secret_api import router as secrets
+    from devpilot.snapshot_api import router as snapshots
     from devpilot.workspace_api import router as workspaces
+    from provisioning.agent_api import router as server_agents
     from provisioning.api import router as servers
     from syncs.api import router as syncs
 
-    for router in (workspaces, secrets, folders, identities, connections, syncs, servers):
+    for router in (workspaces, secrets, folders, identities, connections, syncs, servers, secret_imports, snapshots,
+                   server_agents):
         api.add_router("/", router)

@@ -13,6 +13,7 @@ from devpilot import audit
 from devpilot.accounts import clean_header, has_verified_email
 from devpilot.models import Invitation, Membership, Role, hash_token
 from devpilot.permissions import can
+from devpilot.signals import member_removed
 
 INVITATION_LIFETIME = timedelta(days=7)
 
@@ -64,6 +65,7 @@ def remove_member(actor_membership, membership, request=None):
                 "The last owner cannot leave. Make someone else an owner, or delete the workspace."
             )
     membership.delete()
+    member_removed.send(sender=Membership, membership=membership)
     audit.record(
         membership.workspace, "member.left" if leaving else "member.removed", request=request,
         target=membership.user,

@@ -9,9 +9,15 @@ SCHEDULES = [
     # Re-enqueues work whose worker died or whose task the broker lost (devpilot/outbox.py).
     ("devpilot.outbox.sweep", 1),
     ("syncs.tasks.housekeeping", 30),
+    # Folder history retention (DEVPILOT_SNAPSHOT_RETENTION_DAYS; a no-op when it keeps everything).
+    ("devpilot.snapshots.housekeeping", 60),
     ("provisioning.tasks.reconcile_all", 5),
     # Bounds are tens of minutes (provisioning/housekeeping.py); a few minutes late is fine, never is not.
     ("provisioning.tasks.housekeeping", 2),
+    # The agent's channel: a command past its bound ends failed; metrics averaged and pruned; alerts judged.
+    ("provisioning.commands.expire_overdue", 1),
+    ("provisioning.metrics.compact", 5),
+    ("provisioning.alerts.evaluate", 1),
 ]
 
 

@@ -76,7 +76,7 @@ def workspace_home(request):
     environments = list(workspace.environments.annotate(secret_count=Count("secrets")).order_by("position", "created_at"))
     connections = list(workspace.connections.all())
     sync_counts = dict(workspace.syncs.values_list("sync_status").annotate(n=Count("id")).order_by())
-    server_counts = dict(workspace.servers.values_list("status").annotate(n=Count("id")).order_by())
+    server_counts = dict(workspace.servers.live().values_list("status").annotate(n=Count("id")).order_by())
     return render(request, "devpilot/workspace_home.html", {
         "environments": environments,
         "member_count": workspace.memberships.count(),

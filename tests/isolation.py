@@ -72,9 +72,23 @@ def an_environment_slug(workspace, owner):
     return "dev"
 
 
+@factory("import_id", "secret_import_id")
+def a_secret_import(workspace, owner):
+    from devpilot import imports, secrets
+
+    env = workspace.environments.get(slug="dev")
+    folder = env.folders.filter(path="/imports-here").first() or secrets.create_folder(env, "/", "imports-here")
+    return folder.imports.first() or imports.add_import(folder, env.folders.get(path="/"))
+
+
 @factory("version_id")
 def a_secret_version(workspace, owner):
     return a_secret(workspace, owner).versions.get()
+
+
+@factory("secret_snapshot_id")
+def a_folder_snapshot(workspace, owner):
+    return a_secret(workspace, owner).folder.snapshots.order_by("-number").first()
 
 
 @factory("folder_id")
@@ -137,6 +151,28 @@ def a_server(workspace, owner):
     return existing or Server.objects.create(workspace=workspace, connection=a_connection(workspace, owner),
                                              name="isolated-server", region="nyc3", size="s-1vcpu-1gb",
                                              image="ubuntu-24-04-x64", droplet_id=4242)
+
+
+@factory("action")
+def a_careful_action(workspace, owner):
+    return "power_off"  # a server action that asks first (provisioning/views.py CAREFUL)
+
+
+@factory("droplet_snapshot_id")
+def a_droplet_snapshot_id(workspace, owner):
+    return "4243"  # DigitalOcean's id of a Droplet snapshot (a number); read from DigitalOcean, not a row
+
+
+@factory("user_id")
+def a_member(workspace, owner):
+    return owner
+
+
+@factory("rule_id")
+def an_alert_rule(workspace, owner):
+    from provisioning.models import AlertRule
+
+    return workspace.alert_rules.first() or AlertRule.objects.create(workspace=workspace, kind="disk_high", threshold=90)
 
 
 # --- Machine identities, folders by id, environments and names -------------------------------

@@ -71,6 +71,8 @@ def test_every_page_renders_cleanly_and_passes_axe(page, new_page, owner, worksp
             violations += describe_violations(url, axe_violations(page))
         visited.append(url)
     assert len(visited) >= 25
+    # Folder history, a snapshot, its rollback preview and the environment comparison are in the walk.
+    assert all(any(part in url for url in visited) for part in ("/history/", "/snapshots/", "/rollback/", "/compare/"))
     assert not seen, seen
     assert not violations, "\n".join(violations)
 

@@ -57,6 +57,10 @@ _SERVER_ACTIONS = {  # provisioning.lifecycle.ACTIONS: (done, asked for)
     "power_on": ("powered on", "power on"), "power_off": ("powered off", "power off"),
     "reboot": ("rebooted", "reboot"), "resize": ("resized", "resize"),
     "refresh": ("refreshed", "refresh"), "destroy": ("destroyed", "destroy"),
+    "rename": ("renamed", "rename"), "enable_backups": ("enabled backups of", "enable backups of"),
+    "disable_backups": ("disabled backups of", "disable backups of"), "snapshot": ("took a snapshot of", "snapshot"),
+    "delete_snapshot": ("deleted a snapshot of", "delete a snapshot of"),
+    "firewall": ("changed the firewall rules of", "change the firewall rules of"),
 }
 
 # Action code -> what the actor did, with {target} and the event's data fields ({old_role}, {count}...).
@@ -95,6 +99,12 @@ SENTENCES = {
     "secrets.deleted": "deleted {keys_count} secret{keys_plural} in {target}",
     "secrets.imported": "imported a .env file into {target}: {created} created, {updated} overwritten, {skipped} skipped",
     "secrets.values_read": "read the value{count_plural} of {count} secret{count_plural} in {target}",
+    "secrets.promoted": "promoted {keys_count} secret{keys_plural} from {source} to {target}",
+    "folder.rolled_back": "rolled {target} back to snapshot #{snapshot}",
+    "secret_import.created": "made the folder {target} import the secrets of {source}",
+    "secret_import.moved": "moved the import of {source} in the folder {target} to position {position}",
+    "secret_import.changed": "made the folder {target} import {source} instead of {previous}",
+    "secret_import.deleted": "stopped the folder {target} importing the secrets of {source}",
     "connection.created": "connected the DigitalOcean account {target}",
     "connection.updated": "updated the connection {target}",
     "connection.rotated": "rotated the token of the connection {target}",
@@ -113,8 +123,24 @@ SENTENCES = {
     "server.agent_registered": "registered the agent of the server {target}",
     "server.removed_from_devpilot": "removed the server {target} from Devpilot (the Droplet was kept)",
     "ssh_key.downloaded": "downloaded the workspace SSH private key",
+    "server.access_granted": "let {member} SSH into the server {target} with their own keys",
+    "server.access_revoked": "took away the SSH access of {member} to the server {target}",
+    "member_ssh_key.added": "added the SSH key {target} to their profile; it goes on the servers they can reach",
+    "member_ssh_key.deleted": "deleted the SSH key {target} from their profile; it comes off the servers they could reach",
+    "alert_rule.created": "added the alert rule \u201c{target}\u201d",
+    "alert_rule.enabled": "turned on the alert rule \u201c{target}\u201d",
+    "alert_rule.disabled": "turned off the alert rule \u201c{target}\u201d",
+    "alert_rule.deleted": "deleted the alert rule \u201c{target}\u201d",
+    "alert.opened": "opened an alert on the server {target}: {rule}",
+    "alert.resolved": "resolved the alert on the server {target}: {rule}",
     **{f"server.{code}": f"{done} the server {{target}}" for code, (done, _) in _SERVER_ACTIONS.items()},
     **{f"server.{code}_requested": f"asked to {verb} the server {{target}}" for code, (_, verb) in _SERVER_ACTIONS.items()},
+    **{f"server.{code}_failed": f"could not {verb} the server {{target}}: {{result}}"
+       for code, (_, verb) in _SERVER_ACTIONS.items()},
+    "server.rename_requested": "asked to rename the server {target} to {name}",
+    "server.snapshot_requested": "asked to take the snapshot {name} of the server {target}",
+    "server.delete_snapshot_requested": "asked to delete the snapshot {snapshot_name} of the server {target}",
+    "server.firewall_requested": "asked to set the inbound firewall rules of the server {target} to {ports}",
 }
 
 
