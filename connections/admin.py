@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from devpilot.admin import ReadOnlyAdmin
 from connections.models import CallBucket, Connection, RateLimitState
 
 
@@ -24,19 +25,6 @@ class ConnectionAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False  # connecting validates the token first: use the Integrations page or the API
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Written by the DigitalOcean client only (connections/budget.py): shown, never edited."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(CallBucket)

@@ -4,11 +4,10 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
 from devpilot.models import (
-    ApiToken, AuditEvent, Environment, Folder, IdentityAccessToken, IdentityClientSecret, Invitation, Lock,
-    MachineIdentity, Membership, Secret, SecretVersion, User, WorkerHeartbeat, Workspace,
+    ApiToken, AuditEvent, Environment, Folder, FolderSnapshot, IdentityAccessToken, IdentityClientSecret, Invitation,
+    Lock, MachineIdentity, Membership, Secret, SecretImport, SecretReference, SecretVersion, SnapshotEntry, User,
+    WorkerHeartbeat, Workspace,
 )
-from devpilot.models import FolderSnapshot, SnapshotEntry
-from devpilot.models import SecretImport, SecretReference
 
 
 @admin.register(User)
@@ -110,9 +109,9 @@ class SecretVersionAdmin(admin.ModelAdmin):
         return False
 
 
-class _ManagedBySecretsPages(admin.ModelAdmin):
-    """Shown only: imports and the reference index are changed on the secrets pages, where cycles and broken
-    references are refused."""
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Shown, never added, edited or deleted here: rows that Devpilot's services write, where their rules hold
+    (imports and the reference index: cycles and broken references refused; folder history; agent commands)."""
 
     def has_add_permission(self, request):
         return False
@@ -125,13 +124,13 @@ class _ManagedBySecretsPages(admin.ModelAdmin):
 
 
 @admin.register(SecretImport)
-class SecretImportAdmin(_ManagedBySecretsPages):
+class SecretImportAdmin(ReadOnlyAdmin):
     list_display = ["folder", "source_folder", "position", "workspace", "created_at"]
     list_select_related = ["folder__environment", "source_folder__environment", "workspace"]
 
 
 @admin.register(SecretReference)
-class SecretReferenceAdmin(_ManagedBySecretsPages):
+class SecretReferenceAdmin(ReadOnlyAdmin):
     """Targets only (environment slug, path, key): the index never holds a value."""
 
     list_display = ["secret", "environment_slug", "path", "key", "workspace"]
@@ -140,7 +139,7 @@ class SecretReferenceAdmin(_ManagedBySecretsPages):
 
 
 @admin.register(FolderSnapshot)
-class FolderSnapshotAdmin(admin.ModelAdmin):
+class FolderSnapshotAdmin(ReadOnlyAdmin):
     """Folder history is written by changes only: read-only here (roll back from the folder's History page)."""
 
     list_display = ["folder", "number", "kind", "actor_label", "created_at"]
@@ -148,25 +147,13 @@ class FolderSnapshotAdmin(admin.ModelAdmin):
     fields = ["folder", "number", "kind", "actor_label", "summary", "created_at"]
     readonly_fields = fields
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(SnapshotEntry)
-class SnapshotEntryAdmin(admin.ModelAdmin):
+class SnapshotEntryAdmin(ReadOnlyAdmin):
     list_display = ["key", "number", "folder", "version"]
     list_select_related = ["folder__environment", "version"]
     fields = ["snapshot", "key", "version"]
     readonly_fields = fields
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(WorkerHeartbeat)

@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from devpilot.admin import ReadOnlyAdmin
 from provisioning.models import (AgentCommand, Alert, AlertRule, MemberSshKey, MetricSample, Server, ServerAccess,
                                  ServerStep, SshKey)
 
@@ -52,14 +53,6 @@ class ServerStepAdmin(admin.ModelAdmin):
 
 
 # --- Agent channel, people's keys, metrics, alerts (read-only: the pages and the agent write them) ---
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(AgentCommand)

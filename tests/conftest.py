@@ -218,6 +218,12 @@ def dev(workspace):
 
 
 @pytest.fixture
+def prod(workspace):
+    """The workspace's prod environment."""
+    return workspace.environments.get(slug="prod")
+
+
+@pytest.fixture
 def connection(workspace, fake_do):
     """A DigitalOcean connection whose token the fake knows (every scope)."""
     from connections.models import Connection

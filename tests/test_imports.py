@@ -15,16 +15,6 @@ from syncs import engine, tasks
 from syncs.models import Sync
 
 
-@pytest.fixture
-def dev(workspace):
-    return workspace.environments.get(slug="dev")
-
-
-@pytest.fixture
-def prod(workspace):
-    return workspace.environments.get(slug="prod")
-
-
 def folder(environment, path):
     if path != "/" and not environment.folders.filter(path=path).exists():
         parent, name = secrets.parent_path(path), path.rsplit("/", 1)[1]

@@ -16,11 +16,6 @@ BIG = 10_000
 
 
 @pytest.fixture
-def dev(workspace):
-    return workspace.environments.get(slug="dev")
-
-
-@pytest.fixture
 def member(workspace, make_member):
     return make_member(workspace, Role.MEMBER)
 

@@ -12,16 +12,6 @@ from devpilot.workspaces import create_workspace
 
 
 @pytest.fixture
-def dev(workspace):
-    return workspace.environments.get(slug="dev")
-
-
-@pytest.fixture
-def prod(workspace):
-    return workspace.environments.get(slug="prod")
-
-
-@pytest.fixture
 def db_folder(dev):
     secrets.create_folder(dev, "/", "db")
     secrets.create_secret(dev, "/db", "PASSWORD", "s3cret")

@@ -7,11 +7,6 @@ from devpilot.signals import secrets_changed
 
 
 @pytest.fixture
-def dev(workspace):
-    return workspace.environments.get(slug="dev")
-
-
-@pytest.fixture
 def events(db):
     received = []
 

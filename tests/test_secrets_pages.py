@@ -6,11 +6,6 @@ from devpilot.secret_views import PAGE_SIZE
 
 
 @pytest.fixture
-def dev(workspace):
-    return workspace.environments.get(slug="dev")
-
-
-@pytest.fixture
 def member(workspace, make_member):
     return make_member(workspace, Role.MEMBER)
 

@@ -17,11 +17,6 @@ from devpilot.signals import secrets_changed
 
 
 @pytest.fixture
-def dev(workspace):
-    return workspace.environments.get(slug="dev")
-
-
-@pytest.fixture
 def root(dev):
     return dev.folders.get(path="/")
 
