@@ -5,6 +5,7 @@ import re
 from datetime import timedelta
 
 from django.utils import timezone
+from django.utils.timesince import timesince
 
 from devpilot import audit
 from devpilot.models import AuditEvent
@@ -75,6 +76,13 @@ def test_times_under_a_minute_read_just_now():
     assert ago(now - timedelta(minutes=1), now).replace("\xa0", " ") == "1 minute ago"
     assert ago(now - timedelta(hours=3, minutes=5), now).replace("\xa0", " ") == "3 hours, 5 minutes ago"
     assert ago(None) == ""
+
+
+def test_ago_reads_as_djangos_timesince_at_every_span():
+    now = timezone.now()
+    spans = [timedelta(seconds=s, microseconds=s % 997 * 1000) for s in range(60, 40 * 86400, 599)]
+    spans += [timedelta(weeks=1), timedelta(days=1, hours=1), timedelta(hours=1, seconds=1), timedelta(days=400)]
+    assert [ago(now - span, now) for span in spans] == [f"{timesince(now - span, now)} ago" for span in spans]
 
 
 def test_pages_say_just_now(client_for, owner, workspace):
