@@ -262,7 +262,8 @@ def register_routers() -> None:
     from provisioning.agent_api import router as server_agents
     from provisioning.api import router as servers
     from syncs.api import router as syncs
+    from syncs.server_api import router as server_syncs
 
     for router in (workspaces, secrets, folders, identities, connections, syncs, servers, secret_imports, snapshots,
-                   server_agents):
+                   server_agents, server_syncs):
         api.add_router("/", router)

@@ -68,6 +68,37 @@ def server_access_change(request: HttpRequest, server_id) -> HttpResponse:
     return _after_change(request, partial, "server_detail", ws=request.workspace.slug, server_id=server.pk)  # type: ignore[attr-defined]
 
 
+# --- A server: secrets files written by syncs, its Devpilot tags and allowed reload commands ---------------
+
+
+@workspace_view()
+def server_files(request: HttpRequest, server_id) -> HttpResponse:
+    from syncs.destinations import devpilot_server
+
+    server = _server(request, server_id)
+    form = {"tags": ", ".join(server.devpilot_tags or []), "reload_commands": "\n".join(server.reload_commands or [])}
+    errors: dict[str, str] = {}
+    saved = ""
+    if request.method == "POST":
+        if not has_permission(request, "servers.manage"):
+            raise PermissionDenied("Only admins can change a server's tags and reload commands.")
+        form = {k: request.POST.get(k, "") for k in form}
+        try:
+            reached = devpilot_server.set_server_options(server, form["tags"], form["reload_commands"], request=request)
+            saved = "Saved." + (f" {len(reached)} sync{'' if len(reached) == 1 else 's'} now write{'s' if len(reached) == 1 else ''} "
+                                "to this server." if reached else "")
+            form = {"tags": ", ".join(server.devpilot_tags), "reload_commands": "\n".join(server.reload_commands)}
+        except DevpilotError as e:
+            errors = {d["field"]: d["message"] for d in e.details or []} or {"tags": e.message}
+        if not request.htmx:  # type: ignore[attr-defined]
+            if errors:
+                messages.error(request, next(iter(errors.values())))
+            return redirect("server_detail", ws=request.workspace.slug, server_id=server.pk)  # type: ignore[attr-defined]
+    return render(request, "provisioning/_files.html", {
+        "server": server, "form": form, "errors": errors, "saved": saved,
+        "deliveries": devpilot_server.server_deliveries(server)})
+
+
 # --- A server: metrics ---------------------------------------------------------------------------
 
 

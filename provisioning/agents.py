@@ -102,7 +102,22 @@ def exchange(credential: str, body: dict) -> dict:
     interval = heartbeat(credential, body)
     server = authenticate(credential)
     access.sync_server(server)
-    return {"interval": interval, "commands": commands.take(server)}
+    taken = commands.take(server)
+    return {"interval": WORK_PENDING_INTERVAL if expects_work(server) else interval, "commands": taken}
+
+
+# The "work pending" hint: an agent that may be sent work at any moment (its server is the target of a sync
+# that follows its source, or has commands open) is told to ask again after 1 s instead of its interval, so
+# an edit reaches it within the auto-sync debounce plus 2 s. One small request a second per such server,
+# rather than a long-poll holding one of the web tier's workers per agent.
+WORK_PENDING_INTERVAL = 1
+
+
+def expects_work(server: Server) -> bool:
+    from syncs.destinations import devpilot_server
+
+    return server.agent_commands.filter(state__in=commands.OPEN).exists() or \
+        devpilot_server.follows_sources(server)
 
 
 @sensitive_variables("credential")

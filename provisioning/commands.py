@@ -58,6 +58,9 @@ class CommandKind:
     on_result: Callable[[AgentCommand, Any], None] | None = None
     # What the agent receives: the stored payload, or something built from it when fetched.
     deliver: Callable[[AgentCommand], dict] = lambda command: command.payload
+    # An idempotent kind is sent again when the agent has not acknowledged it this long after fetching it
+    # (the heartbeat's answer was lost: the agent timed out while Devpilot answered). None: sent once.
+    resend_after: timedelta | None = None
 
 
 KINDS: dict[str, CommandKind] = {}
@@ -132,9 +135,14 @@ def describe(command: AgentCommand) -> str:
 @transaction.atomic
 def take(server: Server) -> list[dict]:
     """The server's pending commands, oldest first, as the agent receives them; they become `sent`."""
-    rows = list(AgentCommand.objects.select_for_update().filter(server=server, state=CommandState.PENDING)
-                .order_by("created_at")[:MAX_PER_HEARTBEAT])
     now = timezone.now()
+    unanswered = Q()
+    for kind in KINDS.values():
+        if kind.resend_after is not None:
+            unanswered |= Q(state=CommandState.SENT, kind=kind.name, sent_at__lt=now - kind.resend_after)
+    rows = list(AgentCommand.objects.select_for_update().filter(Q(state=CommandState.PENDING) | unanswered,
+                                                                server=server)
+                .order_by("created_at")[:MAX_PER_HEARTBEAT])
     AgentCommand.objects.filter(pk__in=[c.pk for c in rows]).update(state=CommandState.SENT, sent_at=now)
     return [{"id": str(c.pk), "kind": c.kind, "payload": KINDS[c.kind].deliver(c)} for c in rows if c.kind in KINDS]
 

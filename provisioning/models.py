@@ -118,6 +118,10 @@ class Server(models.Model):
     action_due_at = models.DateTimeField(null=True, blank=True, db_index=True)
     action_state = models.JSONField(default=dict, blank=True)  # the action's phase, DigitalOcean action id, tries
     create_calls = models.PositiveSmallIntegerField(default=0)  # Droplet create calls sent (bounded)
+    # Devpilot's own labels (a sync may target every live server with a tag, those tagged later too).
+    devpilot_tags = models.JSONField(default=list, blank=True)
+    # The only commands a sync may ask the agent to run after writing a file (argv, never through a shell).
+    reload_commands = models.JSONField(default=list, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.SET_NULL, null=True, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

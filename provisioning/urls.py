@@ -26,6 +26,7 @@ urlpatterns = [
     # The agent's work (provisioning/agent_views.py): HTMX blocks of the server page, alert rules, people's keys.
     path(server + "access/", agent_views.server_access, name="server_access"),
     path(server + "access/change/", agent_views.server_access_change, name="server_access_change"),
+    path(server + "files/", agent_views.server_files, name="server_files"),
     path(server + "metrics/", agent_views.server_metrics, name="server_metrics"),
     path("w/<slug:ws>/settings/alerts/", agent_views.alert_rules, name="alert_rules"),
     path("w/<slug:ws>/settings/alerts/<int:rule_id>/", agent_views.alert_rule_change, name="alert_rule_change"),

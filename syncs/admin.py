@@ -1,6 +1,7 @@
 from django.contrib import admin
 
-from syncs.models import Sync, SyncedKey, SyncRun
+from devpilot.admin import ReadOnlyAdmin
+from syncs.models import ServerDelivery, Sync, SyncedKey, SyncRun
 
 
 # Deployment fields are shown read-only; `previous` (the variables as they were before a run, GENERAL ones in
@@ -55,3 +56,11 @@ class SyncedKeyAdmin(admin.ModelAdmin):
     list_select_related = ["sync"]
     readonly_fields = ["sync", "key", "value_hash", "remote_value", "synced_at"]
 
+
+
+@admin.register(ServerDelivery)
+class ServerDeliveryAdmin(ReadOnlyAdmin):
+    """Key names, HMACs of values and the file's SHA-256: no value is stored here."""
+
+    list_display = ["sync", "server", "applied_version", "applied_at", "reload_exit_status"]
+    list_select_related = ["sync", "server"]

@@ -22,6 +22,7 @@ from syncs.schemas import SyncCreate, SyncDeleteQuery, SyncEnvelope, SyncsEnvelo
 router = Router(tags=["Secret syncs"])
 BASE = "/v1/secret-syncs/digital-ocean-app-platform"
 ONE = BASE + "/{uuid:sync_id}"
+DESTINATION = "digital-ocean-app-platform"  # the other destination has its own endpoints (syncs/server_api.py)
 
 
 def sync_json(sync: Sync) -> dict:
@@ -67,7 +68,7 @@ def sync_json(sync: Sync) -> dict:
 
 def _sync(request: HttpRequest, sync_id: UUID) -> Sync:
     return get_object_or_404(Sync.objects.select_related("connection", "environment", "folder"),
-                             workspace=request.workspace, pk=sync_id)  # type: ignore[attr-defined]
+                             workspace=request.workspace, destination=DESTINATION, pk=sync_id)  # type: ignore[attr-defined]
 
 
 def _connection(request: HttpRequest, connection_id: UUID) -> Connection:
@@ -115,7 +116,8 @@ def _changes(request: HttpRequest, body: SyncCreate | SyncUpdate, sync: Sync) ->
 
 @router.get(BASE, auth=token(), response=answers(SyncsEnvelope))
 def list_syncs(request: HttpRequest) -> dict:
-    rows = request.workspace.syncs.select_related("connection", "environment", "folder")  # type: ignore[attr-defined]
+    rows = request.workspace.syncs.filter(destination=DESTINATION).select_related(  # type: ignore[attr-defined]
+        "connection", "environment", "folder")
     return {"secretSyncs": [sync_json(s) for s in rows]}
 
 
@@ -140,7 +142,7 @@ def get_sync_by_name(request: HttpRequest, sync_name: str, q: Query[SyncByNameQu
     if q.projectId is not None:
         require_workspace(request, q.projectId)
     sync = get_object_or_404(Sync.objects.select_related("connection", "environment", "folder"),
-                             workspace=request.workspace, name=sync_name)  # type: ignore[attr-defined]
+                             workspace=request.workspace, destination=DESTINATION, name=sync_name)  # type: ignore[attr-defined]
     return {"secretSync": sync_json(sync)}
 
 

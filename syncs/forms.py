@@ -2,7 +2,7 @@ from django import forms
 from django.utils.text import slugify
 
 from syncs import keyschema
-from syncs.models import EnvScope, EnvType, Sync
+from syncs.models import EnvScope, EnvType, FileFormat, Sync
 
 NAME_HELP = "Lowercase letters, digits and -, unique in the workspace."
 
@@ -37,6 +37,49 @@ class DestinationForm(forms.Form):
     def __init__(self, *args, workspace, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["connection"].choices = [(str(c.pk), c.name) for c in workspace.connections.all()]
+
+
+class ServerDestinationForm(forms.Form):
+    """Destination "Devpilot servers": one server or a tag, and the file the agent writes there."""
+
+    target = forms.ChoiceField(label="Servers")
+    file_path = forms.CharField(label="File path", required=False, max_length=512,
+                                help_text="Absolute. Empty: /etc/devpilot/<sync name>.env.")
+    file_format = forms.ChoiceField(label="Format", choices=FileFormat.choices, initial=FileFormat.DOTENV)
+    file_owner = forms.CharField(label="Owner", required=False, max_length=32, help_text="A user on the server; "
+                                 "empty: the agent's (root).")
+    file_group = forms.CharField(label="Group", required=False, max_length=32)
+    file_mode = forms.CharField(label="Mode", max_length=4, initial="0600", help_text="Octal, e.g. 0600 or 0640.")
+    reload_command = forms.ChoiceField(label="Reload command", required=False,
+                                       help_text="Run by the agent after writing the file; admins list the allowed "
+                                                 "commands on each server's page.")
+
+    def __init__(self, *args, workspace, **kwargs):
+        from provisioning.models import Server
+
+        super().__init__(*args, **kwargs)
+        servers = list(Server.objects.live().filter(workspace=workspace).order_by("name"))
+        tags = sorted({tag for server in servers for tag in server.devpilot_tags or []})
+        self.fields["target"].choices = [("Servers", [(f"server:{s.pk}", s.name) for s in servers]),
+                                         ("Every server with the tag", [(f"tag:{t}", t) for t in tags])]
+        commands = sorted({c for server in servers for c in server.reload_commands or []})
+        self.fields["reload_command"].choices = [("", "None")] + [(c, c) for c in commands]
+
+    def clean_file_path(self):
+        from syncs.destinations.devpilot_server import path_problem
+
+        path = self.cleaned_data["file_path"].strip()
+        if path and path_problem(path):
+            raise forms.ValidationError(path_problem(path))
+        return path
+
+    def clean_file_mode(self):
+        from syncs.destinations.devpilot_server import mode_problem
+
+        mode = self.cleaned_data["file_mode"].strip()
+        if mode_problem(mode):
+            raise forms.ValidationError(mode_problem(mode))
+        return mode
 
 
 class OptionsForm(forms.Form):

@@ -46,6 +46,12 @@ class EnvScope(models.TextChoices):
     BUILD_TIME = "BUILD_TIME", "Build time"
 
 
+class FileFormat(models.TextChoices):
+    DOTENV = "dotenv", ".env"
+    JSON = "json", "JSON"
+    YAML = "yaml", "YAML"
+
+
 class Sync(models.Model):
     """Pushes one environment folder's secrets into a DigitalOcean App Platform app."""
 
@@ -63,6 +69,15 @@ class Sync(models.Model):
     component = models.CharField(max_length=64, blank=True)
     env_type = models.CharField(max_length=8, choices=EnvType.choices, default=EnvType.SECRET)
     env_scope = models.CharField(max_length=20, choices=EnvScope.choices, default=EnvScope.RUN_AND_BUILD_TIME)
+    # Destination "devpilot-server": one server, or every live server of the workspace with a Devpilot tag.
+    server = models.ForeignKey("provisioning.Server", models.SET_NULL, null=True, blank=True, related_name="syncs")
+    server_tag = models.CharField(max_length=64, blank=True)
+    file_path = models.CharField(max_length=512, blank=True)
+    file_format = models.CharField(max_length=8, choices=FileFormat.choices, default=FileFormat.DOTENV)
+    file_owner = models.CharField(max_length=32, blank=True)
+    file_group = models.CharField(max_length=32, blank=True)
+    file_mode = models.CharField(max_length=4, default="0600")
+    reload_command = models.CharField(max_length=255, blank=True)  # one of the server's reload_commands
     # Options.
     initial_sync_behavior = models.CharField(max_length=32, default="overwrite-destination")
     key_schema = models.CharField(max_length=255, blank=True)
@@ -192,3 +207,35 @@ class SyncRun(models.Model):
 
     def __str__(self):
         return f"{self.sync} {self.kind} {self.started_at:%Y-%m-%d %H:%M:%S}"
+
+
+class ServerDelivery(models.Model):
+    """A server sync's file on one target server: the latest command sent for it, and what was last applied.
+
+    Only key names and HMACs of values (keyed by a server-side secret) are kept, never values: the dry run
+    compares the source with them. The state shown is the latest command's (pending, sent, done, failed).
+    """
+
+    sync = models.ForeignKey(Sync, models.CASCADE, related_name="deliveries")
+    server = models.ForeignKey("provisioning.Server", models.CASCADE, related_name="deliveries")
+    command = models.ForeignKey("provisioning.AgentCommand", models.SET_NULL, null=True, blank=True, related_name="+")
+    # What the command being delivered carried (set when the agent fetched it), moved to applied_* on success.
+    sent_command_id = models.UUIDField(null=True, blank=True)
+    sent_key_hashes = models.JSONField(default=dict, blank=True)
+    applied_key_hashes = models.JSONField(default=dict, blank=True)  # key -> HMAC of the value written
+    applied_sha256 = models.CharField(max_length=64, blank=True)
+    applied_version = models.PositiveIntegerField(null=True, blank=True)
+    applied_at = models.DateTimeField(null=True, blank=True)
+    reload_command = models.CharField(max_length=255, blank=True)
+    reload_exit_status = models.IntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["server__name"]
+        constraints = [models.UniqueConstraint(fields=["sync", "server"], name="server_delivery_unique")]
+
+    def __str__(self):
+        return f"{self.sync} on {self.server}"
+
+    @property
+    def managed_keys(self) -> list[str]:
+        return sorted(self.applied_key_hashes)

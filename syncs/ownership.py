@@ -26,7 +26,9 @@ def _manages(sync, key: str, written: set[str]) -> bool:
 
 def conflict(candidate) -> str | None:
     """Why `candidate` (saved or not) would share a variable with another sync, or None."""
-    others = Sync.objects.filter(app_id=candidate.app_id, component=candidate.component or "").exclude(
+    if candidate.destination != "digital-ocean-app-platform":
+        return _same_file(candidate)
+    others = Sync.objects.filter(destination=candidate.destination, app_id=candidate.app_id, component=candidate.component or "").exclude(
         pk=candidate.pk).select_related("environment").order_by("created_at")
     mine = None
     for other in others:
@@ -38,6 +40,21 @@ def conflict(candidate) -> str | None:
             return (f"{_names(shared)} {'is' if len(shared) == 1 else 'are'} already managed by sync {other.name} "
                     f"({other.target_label} of {other.app_name or other.app_id}). Two syncs cannot manage the same "
                     "variable: give this sync a key schema that sets its variables apart, or another destination.")
+    return None
+
+
+def _same_file(candidate) -> str | None:
+    """A file on a server has one sync writing it: two would undo each other's writes."""
+    from syncs.destinations import devpilot_server
+
+    mine = {server.pk for server in devpilot_server.targets(candidate)}
+    others = Sync.objects.filter(workspace=candidate.workspace_id, destination=candidate.destination,
+                                 file_path=candidate.file_path).exclude(pk=candidate.pk).order_by("created_at")
+    for other in others:
+        shared = [s.name for s in devpilot_server.targets(other) if s.pk in mine]
+        if shared:
+            return (f"The sync {other.name} writes {candidate.file_path} on {_names(shared)} already; choose another "
+                    "file path.")
     return None
 
 

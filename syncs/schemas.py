@@ -143,3 +143,101 @@ class SyncEnvelope(Out):
 
 class SyncsEnvelope(Out):
     secretSyncs: list[SyncOut]
+
+
+# --- Destination "devpilot-server": a file written by the agent on one server or on every server with a tag --
+
+ServerTag = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9:._-]{0,63}$")]
+PosixName = Annotated[str, Field(max_length=32, pattern=r"^$|^[a-z_][a-z0-9_.-]{0,31}$")]
+
+
+class ServerDestinationConfig(Strict):
+    """One of serverId or tag; the file's path (default /etc/devpilot/<name>.env), format, owner, group, mode,
+    and a reload command from the server's allowed list (checked by the service against the servers)."""
+
+    serverId: Id = None  # type: ignore[assignment]
+    tag: ServerTag | None = None
+    filePath: Annotated[str, Field(min_length=2, max_length=512)] | None = None
+    format: Literal["dotenv", "json", "yaml"] = "dotenv"
+    owner: PosixName = ""
+    group: PosixName = ""
+    mode: Annotated[str, Field(pattern=r"^0?[0-7]{3}$")] = "0600"
+    reloadCommand: Annotated[str, Field(max_length=255)] = ""
+
+
+class ServerSyncCreate(Strict):
+    name: SyncName
+    projectId: Id = None  # type: ignore[assignment]
+    description: Description | None = None
+    environment: EnvironmentSlug
+    secretPath: FolderPath = "/"
+    isAutoSyncEnabled: bool = None  # type: ignore[assignment]
+    isEnabled: bool = None  # type: ignore[assignment]
+    syncOptions: SyncOptions = Field(default_factory=SyncOptions)
+    destinationConfig: ServerDestinationConfig
+
+
+class ServerSyncUpdate(Strict):
+    name: SyncName = None  # type: ignore[assignment]
+    description: Description | None = None
+    environment: EnvironmentSlug = None  # type: ignore[assignment]
+    secretPath: FolderPath = None  # type: ignore[assignment]
+    isAutoSyncEnabled: bool = None  # type: ignore[assignment]
+    isEnabled: bool = None  # type: ignore[assignment]
+    syncOptions: SyncOptions = None  # type: ignore[assignment]
+    destinationConfig: ServerDestinationConfig = None  # type: ignore[assignment]
+
+
+class ServerDestinationOut(Out):
+    serverId: str | None
+    tag: str | None
+    filePath: str
+    format: str
+    owner: str
+    group: str
+    mode: str
+    reloadCommand: str | None
+
+
+class ServerDeliveryOut(Out):
+    serverId: str
+    serverName: str
+    state: Literal["pending", "sent", "applied", "failed"]
+    message: str
+    versionApplied: int | None
+    appliedAt: str | None
+    fileSha256: str | None
+    reloadExitStatus: int | None
+
+
+class ServerSyncOut(Out):
+    id: str
+    name: str
+    description: str | None
+    isEnabled: bool
+    isAutoSyncEnabled: bool
+    version: int
+    folderId: str
+    createdAt: str | None
+    updatedAt: str | None
+    syncStatus: str | None
+    lastSyncMessage: str | None
+    lastSyncedAt: str | None
+    removeStatus: str | None
+    lastRemoveMessage: str | None
+    lastRemovedAt: str | None
+    syncOptions: SyncOptionsOut
+    projectId: str
+    environment: EnvironmentRef
+    folder: FolderRef
+    destination: str
+    destinationConfig: ServerDestinationOut
+    servers: list[ServerDeliveryOut]
+
+
+class ServerSyncEnvelope(Out):
+    secretSync: ServerSyncOut
+
+
+class ServerSyncsEnvelope(Out):
+    secretSyncs: list[ServerSyncOut]

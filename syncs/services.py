@@ -23,10 +23,14 @@ def refuse_shared_variables(sync) -> None:
 def validate(sync) -> None:
     """The destination and options as the API's schema defines them, whichever edge filled them in."""
     from devpilot.schemas import parse
+    from syncs.destinations import devpilot_server
     from syncs.schemas import DestinationConfig, SyncOptions
 
-    parse(DestinationConfig, {"appId": sync.app_id, "appName": sync.app_name, "component": sync.component or None,
-                              "variableType": sync.env_type, "scope": sync.env_scope})
+    if sync.destination == devpilot_server.name:
+        devpilot_server.validate(sync)
+    else:
+        parse(DestinationConfig, {"appId": sync.app_id, "appName": sync.app_name, "component": sync.component or None,
+                                  "variableType": sync.env_type, "scope": sync.env_scope})
     parse(SyncOptions, {"initialSyncBehavior": sync.initial_sync_behavior, "keySchema": sync.key_schema,
                         "autoSyncEnabled": sync.auto_sync_enabled,
                         "disableSecretDeletion": sync.disable_secret_deletion})
@@ -51,17 +55,23 @@ def create(sync, *, trigger=Trigger.CREATED, user=None, request=None):
 
 
 def sync_now(sync, *, trigger=Trigger.MANUAL, user=None, request=None):
-    if sync.connection_id is None:
+    if sync.connection_id is None and sync.destination == "digital-ocean-app-platform":
         raise SyncError("This sync has no connection any more. Edit it and choose a connection first.")
     audit.record(sync.workspace, "sync.run_requested", request=request, actor=user, target=sync)
     tasks.enqueue_run(sync, trigger)
 
 
 def remove_secrets(sync, *, trigger=Trigger.MANUAL, user=None, request=None):
-    if sync.connection_id is None:
+    from syncs.destinations import devpilot_server
+
+    if sync.connection_id is None and sync.destination != devpilot_server.name:
         raise SyncError("This sync has no connection any more, so its secrets cannot be removed.")
     audit.record(sync.workspace, "sync.remove_requested", request=request, actor=user, target=sync)
-    tasks.enqueue_remove(sync, trigger)
+    if sync.destination == devpilot_server.name:
+        devpilot_server.queue(sync, removing=True)
+        sync.refresh_from_db()
+    else:
+        tasks.enqueue_remove(sync, trigger)
 
 
 @transaction.atomic
@@ -92,9 +102,21 @@ def delete(sync, *, remove_secrets_first=False, user=None, request=None):
         audit.record(sync.workspace, "sync.deleted", request=request, actor=user, target=sync, removed_secrets=False)
         sync.delete()
         return
-    if sync.connection_id is None:
+    from syncs.destinations import devpilot_server
+
+    if sync.connection_id is None and sync.destination != devpilot_server.name:
         raise SyncError("This sync has no connection any more, so its secrets cannot be removed. "
                         "Delete it without removing secrets.")
+    if sync.destination == devpilot_server.name:
+        with transaction.atomic():
+            Sync.objects.filter(pk=sync.pk).update(delete_after_removal=True, auto_sync_enabled=False)
+            sync.delete_after_removal, sync.auto_sync_enabled = True, False
+            audit.record(sync.workspace, "sync.delete_requested", request=request, actor=user, target=sync)
+            if not devpilot_server.queue(sync, removing=True):  # no server holds the file: nothing to remove
+                audit.record(sync.workspace, "sync.deleted", request=request, actor=user, target=sync,
+                             removed_secrets=True)
+                sync.delete()
+        return
     with transaction.atomic():
         Sync.objects.filter(pk=sync.pk).update(delete_after_removal=True, auto_sync_enabled=False)
         sync.delete_after_removal, sync.auto_sync_enabled = True, False

@@ -33,7 +33,14 @@ def enqueue_run(sync, trigger):
 
 
 def owe(syncs, trigger):
-    """Owe each sync a run (one UPDATE) and queue one batch per app they write to, after the commit."""
+    """Owe each sync a run (one UPDATE) and queue one batch per app they write to, after the commit.
+
+    A sync to Devpilot servers needs no worker: its commands for the servers' agents are stored now."""
+    from syncs.destinations import devpilot_server
+
+    for sync in [s for s in syncs if s.destination == devpilot_server.name]:
+        devpilot_server.queue(Sync.objects.get(pk=sync.pk))
+    syncs = [s for s in syncs if s.destination != devpilot_server.name]
     now = timezone.now()
     Sync.objects.filter(pk__in=[s.pk for s in syncs]).update(
         sync_status=SyncStatus.PENDING, last_sync_message="Waiting for a worker…", queued_run=uuid.uuid4(),
@@ -174,7 +181,8 @@ def source_changed(workspace_id, environment_id, path):
     where = Q()
     for folder_environment_id, folder_path in folders:
         where |= Q(environment_id=folder_environment_id, folder__path=folder_path)
-    syncs = Sync.objects.filter(where, workspace_id=workspace_id, auto_sync_enabled=True, connection__isnull=False)
+    syncs = Sync.objects.filter(where, Q(connection__isnull=False) | ~Q(destination="digital-ocean-app-platform"),
+                                workspace_id=workspace_id, auto_sync_enabled=True)
     marks = {"pending_run_at": due, "sync_status": SyncStatus.PENDING,
              "last_sync_message": "Secrets changed: syncing shortly…"}
     if len(folders) == 1:  # nothing depends on this folder (the usual case): one UPDATE says if it has auto-syncs
@@ -202,7 +210,7 @@ def dispatch_folder(environment_id, path):
     if latest > now + EARLY:  # edited since this check was scheduled: look again then
         _check_folder_at(environment_id, path, latest)
         return "waiting"
-    due = list(pending.filter(pending_run_at__lte=now + EARLY).only("pk", "connection_id", "app_id"))
+    due = list(pending.filter(pending_run_at__lte=now + EARLY).only("pk", "connection_id", "app_id", "destination"))
     Sync.objects.filter(pk__in=[s.pk for s in due], pending_run_at__lte=now + EARLY).update(pending_run_at=None)
     owe(due, Trigger.AUTO)
     return len(due)

@@ -17,9 +17,9 @@ from devpilot.access import workspace_view
 from devpilot.drafts import Draft
 from devpilot.errors import DevpilotError
 from syncs import deployments, engine, keyschema, ownership, services
-from syncs.destinations import DELETE
+from syncs.destinations import DELETE, Plan, devpilot_server
 from syncs.destinations import digitalocean_app_platform as app_platform
-from syncs.forms import DestinationForm, DetailsForm, OptionsForm, SourceForm, suggest_name
+from syncs.forms import DestinationForm, DetailsForm, OptionsForm, ServerDestinationForm, SourceForm, suggest_name
 from syncs.models import RunKind, Sync, SyncStatus
 
 LIST_PAGE_SIZE = 50
@@ -52,8 +52,13 @@ def _draft(request):
     return Draft(request, "sync_draft")
 
 
+SERVER_FIELDS = ["target", "file_format", "file_mode"]
+
+
 def _first_missing_step(draft):
     for step, fields in STEP_FIELDS.items():
+        if step == "destination" and draft.get("destination") == devpilot_server.name:
+            fields = SERVER_FIELDS
         if any(field not in draft for field in fields if field not in ("component", "description", "app_name")):
             return step
     return None
@@ -62,6 +67,19 @@ def _first_missing_step(draft):
 def draft_sync(workspace, draft):
     """An unsaved Sync built from the wizard's draft (what Review dry-runs and Create saves)."""
     environment = workspace.environments.get(slug=draft["environment"])
+    if draft.get("destination") == devpilot_server.name:
+        kind, _, target = draft["target"].partition(":")
+        server = workspace.servers.filter(pk=target).first() if kind == "server" else None
+        name = draft.get("name", "")
+        return Sync(
+            workspace=workspace, name=name, description=draft.get("description", ""), environment=environment,
+            folder=environment.folders.get(path=draft["secret_path"]), destination=devpilot_server.name,
+            server=server, server_tag=target if kind == "tag" else "",
+            file_path=draft.get("file_path") or devpilot_server.default_path(name or "sync"),
+            file_format=draft["file_format"], file_owner=draft.get("file_owner", ""),
+            file_group=draft.get("file_group", ""), file_mode=draft["file_mode"],
+            reload_command=draft.get("reload_command", ""), key_schema=draft.get("key_schema", ""),
+            auto_sync_enabled=draft["auto_sync_enabled"], disable_secret_deletion=draft["disable_secret_deletion"])
     return Sync(
         workspace=workspace, name=draft.get("name", ""), description=draft.get("description", ""),
         connection=workspace.connections.filter(pk=draft["connection"]).first(), environment=environment,
@@ -131,9 +149,18 @@ def _apps_for(request, connection_id):
         return [], f"Could not list the apps of {connection.name}: {e.message}"
 
 
+def _destination_kind(request, draft):
+    chosen = request.POST.get("destination_kind") or request.GET.get("kind")
+    if chosen in ("servers", "app"):
+        return chosen
+    return "servers" if draft.get("destination") == devpilot_server.name else "app"
+
+
 def _destination(request, draft):
+    if _destination_kind(request, draft) == "servers":
+        return _server_destination(request, draft)
     if not request.workspace.connections.exists():
-        return _step_page(request, "destination", {"no_connections": True})
+        return _step_page(request, "destination", {"no_connections": True, "kind": "app"})
     form = DestinationForm(request.POST or None, workspace=request.workspace, initial={
         "connection": draft.get("connection"), "app_id": draft.get("app_id"), "component": draft.get("component", ""),
         "env_type": draft.get("env_type", "SECRET"), "env_scope": draft.get("env_scope", "RUN_AND_BUILD_TIME")})
@@ -148,15 +175,40 @@ def _destination(request, draft):
         except app_platform.DestinationError as e:
             form.add_error("component", str(e))
         else:
-            return _next(request, "destination", {**data, "app_name": app["spec"]["name"]})
+            return _next(request, "destination", {**data, "app_name": app["spec"]["name"],
+                                                  "destination": app_platform.name})
     connection_id = form["connection"].value() or (form.fields["connection"].choices[0][0])
     apps, apps_error = _apps_for(request, connection_id)
     selected = next((a for a in apps if a["id"] == form["app_id"].value()), None)
     return _step_page(request, "destination", {
         "form": form, "apps": apps, "apps_error": apps_error, "selected_app": form["app_id"].value(),
         "components": app_platform.components(selected["spec"]) if selected else [],
-        "selected_component": form["component"].value() or "",
+        "selected_component": form["component"].value() or "", "kind": "app",
     })
+
+
+SERVER_DRAFT = ("target", "file_path", "file_format", "file_owner", "file_group", "file_mode", "reload_command")
+
+
+def _server_destination(request, draft):
+    """One server or a tag, and the file: checked as a sync would be (workspace, path, mode, reload command)."""
+    form = ServerDestinationForm(request.POST or None, workspace=request.workspace, initial={
+        key: draft[key] for key in SERVER_DRAFT if key in draft})
+    if request.method == "POST" and form.is_valid():
+        data = {**form.cleaned_data, "destination": devpilot_server.name}
+        candidate = draft_sync(request.workspace, {"auto_sync_enabled": True, "disable_secret_deletion": False,
+                                                   **draft, **data, "name": draft.get("name") or "sync"})
+        candidate.workspace = request.workspace
+        try:
+            devpilot_server.validate(candidate)
+        except DevpilotError as e:
+            field = (e.details or [{}])[0].get("field", "").rsplit(".", 1)[-1]
+            form.add_error({"serverId": "target", "tag": "target", "reloadCommand": "reload_command",
+                            "filePath": "file_path", "mode": "file_mode"}.get(field), e.message)
+        else:
+            return _next(request, "destination", data)
+    return _step_page(request, "destination", {"form": form, "kind": "servers",
+                                               "no_servers": not request.workspace.servers.live().exists()})
 
 
 @workspace_view("syncs.manage")
@@ -264,7 +316,8 @@ def wizard_preview(request):
 
 def _details(request, draft):
     form = DetailsForm(request.POST or None, workspace=request.workspace, initial={
-        "name": draft.get("name") or suggest_name(draft.get("app_name", ""), draft.get("environment", "")),
+        "name": draft.get("name") or suggest_name(draft.get("app_name") or draft.get("target", "").partition(":")[2][:8],
+                                                  draft.get("environment", "")),
         "description": draft.get("description", "")})
     if request.method == "POST" and form.is_valid():
         return _next(request, "details", form.cleaned_data)
@@ -275,9 +328,12 @@ def _review(request, draft):
     sync = draft_sync(request.workspace, draft)
     if request.method == "POST" and request.POST.get("go") == "back":
         return redirect("sync_wizard", ws=request.workspace.slug, step="details")
-    plan, plan_error = None, None
+    plan, plan_error, server_plans = None, None, None
     try:
-        plan = engine.dry_run(sync)  # again on Create: what is confirmed is what the app holds now
+        if sync.destination == devpilot_server.name:
+            server_plans = [(name, Plan(changes=changes)) for name, changes in devpilot_server.dry_run(sync).items()]
+        else:
+            plan = engine.dry_run(sync)  # again on Create: what is confirmed is what the app holds now
     except (engine.SyncFailed, engine.Retry) as e:
         plan_error = str(e)
     deletions = [change.key for change in plan.changes if change.action == DELETE] if plan else []
@@ -297,6 +353,7 @@ def _review(request, draft):
             messages.success(request, f"Sync {sync.name} created." + (" Syncing now." if sync.auto_sync_enabled else ""))
             return redirect("sync_detail", ws=request.workspace.slug, sync_id=sync.pk)
     return _step_page(request, "review", {"sync": sync, "plan": plan, "plan_error": plan_error,
+                                          "server_plans": server_plans,
                                           "deletions": deletions, "confirm_error": confirm_error,
                                           "source_notes": references.source_notes(sync.environment, sync.folder.path)})
 
@@ -306,6 +363,10 @@ def _review(request, draft):
 
 def _status(sync):
     """The status fragment's context: the last runs, their deployments, and whether the page keeps polling."""
+    if sync.destination == devpilot_server.name:
+        servers = [devpilot_server.delivery_state(d) for d in devpilot_server.deliveries(sync)]
+        return {"sync": sync, "runs": [], "servers": servers,
+                "live": sync.is_busy or any(row["state"] in ("pending", "sent") and row["online"] for row in servers)}
     runs = list(sync.runs.all()[:25])
     for run in runs:
         run.following = deployments.is_following(run)
@@ -333,12 +394,15 @@ def sync_dry_run(request, sync_id):
     """What the sync would write now (one read of the app, no write): keys, never values, and the source's
     imported keys and references; an unresolved reference is the error a run would fail with."""
     sync = _sync(request, sync_id)
-    plan, plan_error = None, None
+    plan, plan_error, server_plans = None, None, None
     try:
-        plan = engine.dry_run(sync)
+        if sync.destination == devpilot_server.name:
+            server_plans = [(server, Plan(changes=changes)) for server, changes in devpilot_server.dry_run(sync).items()]
+        else:
+            plan = engine.dry_run(sync)
     except (engine.SyncFailed, engine.Retry) as e:
         plan_error = str(e)
-    context = {"sync": sync, "plan": plan, "plan_error": plan_error, "dry_run": True,
+    context = {"sync": sync, "plan": plan, "plan_error": plan_error, "dry_run": True, "server_plans": server_plans,
                "source_notes": references.source_notes(sync.environment, sync.folder.path)}
     if request.htmx:
         return render(request, "syncs/_dry_run.html", context)

@@ -14,12 +14,15 @@ file's own code (never a shell), and each is acknowledged with its result.
 """
 
 import argparse
+import hashlib
 import json
 import os
 import platform
 import re
+import shlex
 import shutil
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -249,8 +252,177 @@ def remove_ssh_keys(payload, config):
     return {"sshKeys": managed_ids(path) or []}
 
 
+# --- Secrets files: a sync's keys written into a .env, JSON or YAML file, other lines kept ---------------
+
+ENV_KEY = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=\s*(.*)$")
+YAML_KEY = re.compile(r'^(?:"((?:[^"\\]|\\.)*)"|([A-Za-z_][A-Za-z0-9_.-]*))\s*:')
+RELOAD_TIMEOUT = 120
+
+
+def _closing_quote(text, quote):
+    """The index of the quote closing a value that opened with `quote` (backslash escapes skipped), or -1."""
+    escaped = False
+    for index, char in enumerate(text):
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == quote:
+            return index
+    return -1
+
+
+def env_blocks(lines):
+    """[(key or None, [lines])]: a quoted value spanning lines stays one block with its key."""
+    blocks, index = [], 0
+    while index < len(lines):
+        match = ENV_KEY.match(lines[index])
+        block = [lines[index]]
+        index += 1
+        if match:
+            rest = match.group(2)
+            if rest[:1] in ("'", '"') and _closing_quote(rest[1:], rest[0]) < 0:
+                tail = rest[1:] + "\n"
+                while index < len(lines):
+                    block.append(lines[index])
+                    tail += lines[index] + "\n"
+                    index += 1
+                    if _closing_quote(tail, rest[0]) >= 0:
+                        break
+        blocks.append((match.group(1) if match else None, block))
+    return blocks
+
+
+def yaml_blocks(lines):
+    blocks = []
+    for line in lines:
+        match = YAML_KEY.match(line)
+        key = None
+        if match:
+            key = json.loads('"' + match.group(1) + '"') if match.group(1) is not None else match.group(2)
+        blocks.append((key, [line]))
+    return blocks
+
+
+def merged_text(fmt, current, entries, remove):
+    """The file with the managed keys replaced in place, removed ones gone, new ones appended; the rest kept."""
+    if fmt == "json":
+        try:
+            data = json.loads(current) if current.strip() else {}
+        except ValueError:
+            raise CommandError("the file exists and is not JSON; not overwritten") from None
+        if not isinstance(data, dict):
+            raise CommandError("the file holds JSON that is not an object; not overwritten")
+        for key in remove:
+            data.pop(key, None)
+        data.update({key: json.loads(text) for key, text in entries.items()})
+        return json.dumps(data, indent=2) + "\n"
+    blocks = (env_blocks if fmt == "dotenv" else yaml_blocks)(current.splitlines())
+    written, lines = set(), []
+    for key, block in blocks:
+        if key in remove and key not in entries:
+            continue
+        if key in entries:
+            if key not in written:
+                lines.append(entries[key])
+                written.add(key)
+            continue
+        lines.extend(block)
+    lines += [text for key, text in entries.items() if key not in written]
+    return "".join(line + "\n" for line in lines)
+
+
+def write_file(path, text, mode, uid, gid):
+    """A temporary file in the same directory, owner and mode set, fsynced, renamed over: no reader ever sees
+    half a file."""
+    directory = os.path.dirname(path)
+    os.makedirs(directory, mode=0o755, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".")
+    try:
+        with os.fdopen(fd, "w") as f:
+            os.fchmod(f.fileno(), mode)
+            if uid != -1 or gid != -1:
+                os.fchown(f.fileno(), uid, gid)
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+    directory_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(directory_fd)
+    finally:
+        os.close(directory_fd)
+
+
+def _owner_ids(owner, group):
+    import grp
+    import pwd
+
+    try:
+        uid = pwd.getpwnam(owner).pw_uid if owner else -1
+    except KeyError:
+        raise CommandError(f"there is no user {owner!r} on this server") from None
+    try:
+        gid = grp.getgrnam(group).gr_gid if group else -1
+    except KeyError:
+        raise CommandError(f"there is no group {group!r} on this server") from None
+    return uid, gid
+
+
+def reload_status(command):
+    """The reload command's exit status: argv split as a shell would, but never run by a shell."""
+    if not command:
+        return None
+    try:
+        return subprocess.run(shlex.split(command), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, timeout=RELOAD_TIMEOUT).returncode
+    except FileNotFoundError:
+        return 127
+    except PermissionError:
+        return 126
+    except subprocess.TimeoutExpired:
+        return 124
+    except ValueError:
+        raise CommandError("the reload command cannot be split into arguments") from None
+
+
+def write_env_file(payload, config):
+    path, fmt, owner, group, mode, command, entries, remove = _fields(
+        payload, ["path", "format", "owner", "group", "mode", "reloadCommand", "entries", "remove"])
+    if not isinstance(path, str) or not os.path.isabs(path) or ".." in path.split("/") or path.endswith("/"):
+        raise CommandError("the path must be an absolute file path without ..")
+    if os.path.isdir(path):
+        raise CommandError(f"{path} is a directory")
+    if fmt not in ("dotenv", "json", "yaml"):
+        raise CommandError("the format must be dotenv, json or yaml")
+    if not isinstance(mode, str) or not re.match(r"^0?[0-7]{3}$", mode):
+        raise CommandError("the mode must be octal, such as 0600")
+    if not isinstance(entries, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in entries.items()):
+        raise CommandError("entries must map keys to text")
+    if not isinstance(remove, list) or not all(isinstance(k, str) for k in remove):
+        raise CommandError("remove must be a list of keys")
+    if not isinstance(command, str):
+        raise CommandError("the reload command must be text")
+    uid, gid = _owner_ids(owner, group)
+    try:
+        with open(path) as f:
+            current = f.read()
+    except FileNotFoundError:
+        current = ""
+    text = merged_text(fmt, current, entries, set(remove))
+    write_file(path, text, int(mode, 8), uid, gid)
+    managed = sorted(key for key in entries)
+    return {"sha256": hashlib.sha256(text.encode()).hexdigest(), "keys": managed,
+            "reloadExitStatus": reload_status(command)}
+
+
 # The only things Devpilot can ask of this agent (provisioning/commands.py lists the same kinds).
-HANDLERS = {"install_ssh_keys": install_ssh_keys, "remove_ssh_keys": remove_ssh_keys}
+HANDLERS = {"install_ssh_keys": install_ssh_keys, "remove_ssh_keys": remove_ssh_keys,
+            "write_env_file": write_env_file}
 
 
 def run_command(command, config):
@@ -375,7 +547,8 @@ def main(argv=None):
                 break
         if args.once:
             return 0
-        time.sleep(max(10, int(answer.get("interval", 60))))
+        # 1 s is Devpilot's "work pending" hint (a sync may send this server a file any moment).
+        time.sleep(max(1, int(answer.get("interval", 60))))
 
 
 def acknowledge(server, credential, command, outcome):

@@ -70,6 +70,6 @@ def value_hash(value: str) -> str:
 
 
 def get_destination(name):
-    from syncs.destinations import digitalocean_app_platform
+    from syncs.destinations import devpilot_server, digitalocean_app_platform
 
-    return {digitalocean_app_platform.name: digitalocean_app_platform}[name]
+    return {module.name: module for module in (digitalocean_app_platform, devpilot_server)}[name]
