@@ -511,7 +511,7 @@ def sync_edit(request, sync_id):
     if request.method == "POST" and options.is_valid() and details.is_valid():
         changes = {**options.cleaned_data, **details.cleaned_data}
         connection_id = request.POST.get("connection")
-        if connection_id and str(sync.connection_id) != connection_id:
+        if connection_id and sync.destination != devpilot_server.name and str(sync.connection_id) != connection_id:
             changes["connection"] = get_object_or_404(connections, pk=connection_id)
         try:
             services.update(sync, changes, user=request.user, request=request)

@@ -392,6 +392,9 @@ def test_the_wizard_creates_a_server_sync_with_a_dry_run_per_server(agent, works
     assert parse_env(tmp_path / "etc" / "wizard.env") == {"A": "1"}
     page = admin.get(created.url).content.decode()
     assert "every server tagged" in page and "Succeeded" in page and "Applied" in page
+    # Its Edit page offers no App Platform connection, and a posted one changes nothing.
+    edit = admin.get(created.url + "edit/").content.decode()
+    assert 'name="connection"' not in edit and target in edit
 
 
 def test_the_api_creates_lists_gets_updates_syncs_removes_and_deletes(agent, workspace, dev, tmp_path, api,
