@@ -207,3 +207,9 @@ def fail_open(server: Server, reason: str) -> int:
     """A server gone for good takes no more commands: its open ones end failed now."""
     return AgentCommand.objects.filter(server=server, state__in=OPEN).update(
         state=CommandState.FAILED, error=reason, finished_at=timezone.now())
+
+
+def fail_one(command: AgentCommand, reason: str) -> bool:
+    """Call off one command the agent has not fetched yet; False if it was fetched meanwhile."""
+    return bool(AgentCommand.objects.filter(pk=command.pk, state=CommandState.PENDING).update(
+        state=CommandState.FAILED, error=reason, finished_at=timezone.now()))

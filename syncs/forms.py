@@ -54,12 +54,13 @@ class ServerDestinationForm(forms.Form):
                                        help_text="Run by the agent after writing the file; admins list the allowed "
                                                  "commands on each server's page.")
 
-    def __init__(self, *args, workspace, **kwargs):
+    def __init__(self, *args, workspace, keep_tag="", **kwargs):
+        """`keep_tag`: the tag a sync being edited writes to, offered even when no server holds it now."""
         from provisioning.models import Server
 
         super().__init__(*args, **kwargs)
         servers = list(Server.objects.live().filter(workspace=workspace).order_by("name"))
-        tags = sorted({tag for server in servers for tag in server.devpilot_tags or []})
+        tags = sorted({tag for server in servers for tag in server.devpilot_tags or []} | ({keep_tag} - {""}))
         self.fields["target"].choices = [("Servers", [(f"server:{s.pk}", s.name) for s in servers]),
                                          ("Every server with the tag", [(f"tag:{t}", t) for t in tags])]
         commands = sorted({c for server in servers for c in server.reload_commands or []})

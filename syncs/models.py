@@ -128,6 +128,12 @@ class Sync(models.Model):
         return f"component {self.component}" if self.component else "app-level variables"
 
     @property
+    def has_destination(self) -> bool:
+        """Whether a run can reach the destination: an App Platform sync needs its connection (a removed one
+        leaves it empty); a server sync's agents need none."""
+        return self.connection_id is not None or self.destination == "devpilot-server"
+
+    @property
     def is_busy(self):
         return self.delete_after_removal or self.sync_status in (SyncStatus.PENDING, SyncStatus.RUNNING) or \
             self.remove_status in (SyncStatus.PENDING, SyncStatus.RUNNING)
@@ -223,6 +229,7 @@ class ServerDelivery(models.Model):
     sent_command_id = models.UUIDField(null=True, blank=True)
     sent_key_hashes = models.JSONField(default=dict, blank=True)
     applied_key_hashes = models.JSONField(default=dict, blank=True)  # key -> HMAC of the value written
+    path = models.CharField(max_length=512, blank=True)  # the file the applied keys are in
     applied_sha256 = models.CharField(max_length=64, blank=True)
     applied_version = models.PositiveIntegerField(null=True, blank=True)
     applied_at = models.DateTimeField(null=True, blank=True)

@@ -202,8 +202,9 @@ class ServerDestinationOut(Out):
 class ServerDeliveryOut(Out):
     serverId: str
     serverName: str
-    state: Literal["pending", "sent", "applied", "failed"]
+    state: Literal["pending", "sent", "applied", "failed", "leaving"]  # leaving: no longer a target, keys still there
     message: str
+    isTarget: bool
     versionApplied: int | None
     appliedAt: str | None
     fileSha256: str | None

@@ -27,6 +27,7 @@ ONE = BASE + "/{uuid:sync_id}"
 
 def _server_json(row: dict) -> dict:
     return {"serverId": row["serverId"], "serverName": row["server"], "state": row["state"], "message": row["message"],
+            "isTarget": not row["leaving"],
             "versionApplied": row["version"], "appliedAt": iso(row["appliedAt"]), "fileSha256": row["sha256"] or None,
             "reloadExitStatus": row["reloadExitStatus"]}
 

@@ -55,7 +55,7 @@ def create(sync, *, trigger=Trigger.CREATED, user=None, request=None):
 
 
 def sync_now(sync, *, trigger=Trigger.MANUAL, user=None, request=None):
-    if sync.connection_id is None and sync.destination == "digital-ocean-app-platform":
+    if not sync.has_destination:
         raise SyncError("This sync has no connection any more. Edit it and choose a connection first.")
     audit.record(sync.workspace, "sync.run_requested", request=request, actor=user, target=sync)
     tasks.enqueue_run(sync, trigger)
@@ -64,7 +64,7 @@ def sync_now(sync, *, trigger=Trigger.MANUAL, user=None, request=None):
 def remove_secrets(sync, *, trigger=Trigger.MANUAL, user=None, request=None):
     from syncs.destinations import devpilot_server
 
-    if sync.connection_id is None and sync.destination != devpilot_server.name:
+    if not sync.has_destination:
         raise SyncError("This sync has no connection any more, so its secrets cannot be removed.")
     audit.record(sync.workspace, "sync.remove_requested", request=request, actor=user, target=sync)
     if sync.destination == devpilot_server.name:
@@ -88,7 +88,7 @@ def update(sync, changes, *, user=None, request=None):
         raise SyncError.for_field("name", f"A sync named {sync.name} already exists in this workspace.") from None
     refuse_shared_variables(sync)
     audit.record(sync.workspace, "sync.updated", request=request, actor=user, target=sync, fields=sorted(changes))
-    if sync.auto_sync_enabled and sync.connection_id and set(changes) - {"name", "description"}:
+    if sync.auto_sync_enabled and sync.has_destination and set(changes) - {"name", "description"}:
         tasks.enqueue_run(sync, Trigger.MANUAL)
     return sync
 
@@ -104,7 +104,7 @@ def delete(sync, *, remove_secrets_first=False, user=None, request=None):
         return
     from syncs.destinations import devpilot_server
 
-    if sync.connection_id is None and sync.destination != devpilot_server.name:
+    if not sync.has_destination:
         raise SyncError("This sync has no connection any more, so its secrets cannot be removed. "
                         "Delete it without removing secrets.")
     if sync.destination == devpilot_server.name:

@@ -64,21 +64,39 @@ def _first_missing_step(draft):
     return None
 
 
+def server_destination_fields(workspace, data, sync_name):
+    """The Sync fields the server destination form (wizard step or edit page) stands for."""
+    kind, _, target = data["target"].partition(":")
+    return {"server": workspace.servers.filter(pk=target).first() if kind == "server" else None,
+            "server_tag": target if kind == "tag" else "",
+            "file_path": data.get("file_path") or devpilot_server.default_path(sync_name or "sync"),
+            "file_format": data["file_format"], "file_owner": data.get("file_owner", ""),
+            "file_group": data.get("file_group", ""), "file_mode": data["file_mode"],
+            "reload_command": data.get("reload_command", "")}
+
+
+def server_destination_initial(sync):
+    return {"target": f"server:{sync.server_id}" if sync.server_id else f"tag:{sync.server_tag}",
+            **{field: getattr(sync, field) for field in SERVER_DRAFT if field != "target"}}
+
+
+def destination_error(form, error: DevpilotError) -> None:
+    """A refusal of the server destination, shown at the form field it names."""
+    field = (error.details or [{}])[0].get("field", "").rsplit(".", 1)[-1]
+    form.add_error({"serverId": "target", "tag": "target", "reloadCommand": "reload_command", "filePath": "file_path",
+                    "mode": "file_mode", "owner": "file_owner", "group": "file_group", "format": "file_format",
+                    }.get(field), error.message)
+
+
 def draft_sync(workspace, draft):
     """An unsaved Sync built from the wizard's draft (what Review dry-runs and Create saves)."""
     environment = workspace.environments.get(slug=draft["environment"])
     if draft.get("destination") == devpilot_server.name:
-        kind, _, target = draft["target"].partition(":")
-        server = workspace.servers.filter(pk=target).first() if kind == "server" else None
         name = draft.get("name", "")
         return Sync(
             workspace=workspace, name=name, description=draft.get("description", ""), environment=environment,
             folder=environment.folders.get(path=draft["secret_path"]), destination=devpilot_server.name,
-            server=server, server_tag=target if kind == "tag" else "",
-            file_path=draft.get("file_path") or devpilot_server.default_path(name or "sync"),
-            file_format=draft["file_format"], file_owner=draft.get("file_owner", ""),
-            file_group=draft.get("file_group", ""), file_mode=draft["file_mode"],
-            reload_command=draft.get("reload_command", ""), key_schema=draft.get("key_schema", ""),
+            **server_destination_fields(workspace, draft, name), key_schema=draft.get("key_schema", ""),
             auto_sync_enabled=draft["auto_sync_enabled"], disable_secret_deletion=draft["disable_secret_deletion"])
     return Sync(
         workspace=workspace, name=draft.get("name", ""), description=draft.get("description", ""),
@@ -202,9 +220,7 @@ def _server_destination(request, draft):
         try:
             devpilot_server.validate(candidate)
         except DevpilotError as e:
-            field = (e.details or [{}])[0].get("field", "").rsplit(".", 1)[-1]
-            form.add_error({"serverId": "target", "tag": "target", "reloadCommand": "reload_command",
-                            "filePath": "file_path", "mode": "file_mode"}.get(field), e.message)
+            destination_error(form, e)
         else:
             return _next(request, "destination", data)
     return _step_page(request, "destination", {"form": form, "kind": "servers",
@@ -501,26 +517,45 @@ def _restore_page(request, sync, run):
 
 @workspace_view("syncs.manage")
 def sync_edit(request, sync_id):
+    """Options and details of any sync; the connection of an App Platform sync; the servers and the file of a
+    server sync (a file it no longer writes loses the sync's keys at the next run, as Remove secrets would)."""
     sync = _sync(request, sync_id)
+    destination = None
+    if sync.destination == devpilot_server.name:
+        destination = ServerDestinationForm(request.POST or None, prefix="destination", workspace=request.workspace,
+                                            keep_tag=sync.server_tag, initial=server_destination_initial(sync))
     options = OptionsForm(request.POST or None, prefix="options", initial={
         "initial_sync_behavior": sync.initial_sync_behavior, "key_schema": sync.key_schema,
         "auto_sync_enabled": sync.auto_sync_enabled, "disable_secret_deletion": sync.disable_secret_deletion})
     details = DetailsForm(request.POST or None, prefix="details", workspace=request.workspace, exclude=sync,
                           initial={"name": sync.name, "description": sync.description})
     connections = request.workspace.connections.all()
-    if request.method == "POST" and options.is_valid() and details.is_valid():
+    forms_valid = all([form.is_valid() for form in (options, details, destination) if form is not None])
+    if request.method == "POST" and forms_valid:
         changes = {**options.cleaned_data, **details.cleaned_data}
+        if destination is not None:
+            changes.update(server_destination_fields(request.workspace, destination.cleaned_data,
+                                                     details.cleaned_data["name"]))
         connection_id = request.POST.get("connection")
-        if connection_id and sync.destination != devpilot_server.name and str(sync.connection_id) != connection_id:
+        if connection_id and destination is None and str(sync.connection_id) != connection_id:
             changes["connection"] = get_object_or_404(connections, pk=connection_id)
+        changes = {field: value for field, value in changes.items() if getattr(sync, field) != value}
         try:
             services.update(sync, changes, user=request.user, request=request)
-            messages.success(request, "Sync updated; the next run applies the changes.")
+            messages.success(request, "Sync updated; the next run applies the changes."
+                             if not sync.auto_sync_enabled else "Sync updated; it runs now with the changes.")
             return redirect("sync_detail", ws=request.workspace.slug, sync_id=sync.pk)
-        except services.SyncError as e:
-            details.add_error("name", str(e))
+        except DevpilotError as e:
+            sync.refresh_from_db()  # the page shows the sync as saved, not as the refused change left it
+            field = (e.details or [{}])[0].get("field", "")
+            if destination is not None and field.startswith("destinationConfig."):
+                destination_error(destination, e)
+            elif field.endswith("keySchema"):
+                options.add_error("key_schema", e.message)
+            else:
+                details.add_error("name", e.message)
     return render(request, "syncs/edit.html", {"sync": sync, "options": options, "details": details,
-                                               "connections": connections})
+                                               "destination": destination, "connections": connections})
 
 
 @workspace_view("syncs.manage")

@@ -69,6 +69,18 @@ def test_the_wizard_with_a_server_destination_and_the_status_per_server(page, ow
     assert sync.deliveries.get().applied_sha256[:12] in row.inner_text()
     violations += describe_violations(page.url, axe_violations(page))
 
+    # Edit moves the file: the next run takes the sync's key out of the old one and writes the new one.
+    page.click("a:has-text('Edit')")
+    page.wait_for_selector("#id_destination-file_path")
+    violations += describe_violations(page.url, axe_violations(page))
+    moved = tmp_path / "srv" / "browser.env"
+    page.fill("#id_destination-file_path", str(moved))
+    page.click("button:has-text('Save')")
+    page.wait_for_selector("#sync-servers")
+    running.run()
+    assert parse_env(moved) == {"DATABASE_URL": "postgres://db"} and parse_env(target) == {}
+    page.wait_for_selector(f"#server-{server.pk} >> text=Applied")
+
     # The server page lists the file and lets an admin edit tags and reload commands.
     page.goto(f"/w/{workspace.slug}/servers/{server.pk}/")
     page.wait_for_selector("#server-files >> text=browser-env")

@@ -259,9 +259,76 @@ def test_a_tag_reaches_servers_tagged_later_and_leaves_untagged_ones(agent, work
     assert {d.server.name for d in devpilot_server.deliveries(sync)} == {"web-1", "web-2"}
     second.run()
     assert devpilot_server.delivery_state(delivery(sync, other))["state"] == "applied"
-    # web-1 loses the tag: it is no longer a target.
-    Server.objects.filter(pk=server.pk).update(devpilot_tags=[])
+
+    # web-1 loses the tag on its page: the auto-sync's run takes the sync's keys out of web-1's file (its other
+    # lines stay), shows web-1 as leaving until its agent did, then forgets it. (Both agents run on this machine
+    # and write the same path; web-2's agent does not run again here.)
+    env_file = tmp_path / "etc" / "web-env.env"
+    env_file.write_text("KEEP=me\n" + env_file.read_text())
+    with django_capture_on_commit_callbacks(execute=True):
+        devpilot_server.set_server_options(Server.objects.get(pk=server.pk), "", "")
+    shown = {d.server.name: devpilot_server.delivery_state(d) for d in devpilot_server.deliveries(sync)}
+    assert shown["web-1"]["leaving"] and "No longer a target" in shown["web-1"]["message"]
+    assert not shown["web-2"]["leaving"]
+    plan = devpilot_server.dry_run(Sync.objects.get(pk=sync.pk))
+    assert [(c.key, c.action) for c in plan["web-1 (no longer a target)"]] == [("A", "delete")]
+    with django_capture_on_commit_callbacks(execute=True):
+        deliver(running)
+    assert parse_env(env_file) == {"KEEP": "me"}
     assert [d.server.name for d in devpilot_server.deliveries(sync)] == ["web-2"]
+    event = workspace.audit_events.filter(action="sync.retired").get()
+    assert audit_sentence_text(event) == (f"Devpilot took 1 secret of the sync web-env out of {env_file} on the server "
+                                          "web-1, a file the sync no longer writes")
+    assert "1" not in str(event.data.get("keys"))
+
+
+def test_the_edit_page_moves_the_file_and_changes_the_servers(agent, workspace, owner, dev, tmp_path, client_for,
+                                                              django_capture_on_commit_callbacks):
+    """A file the sync stops writing loses its keys (other lines stay) and the new file gets them; a server that
+    is no longer chosen loses them too; with secret deletion disabled the old file is left as it is."""
+    server, running = agent
+    secrets.create_secret(dev, "/app", "A", "1")
+    with django_capture_on_commit_callbacks(execute=True):
+        sync = server_sync(workspace, dev, tmp_path, server=server)
+    deliver(running)
+    old, new = tmp_path / "etc" / "web-env.env", tmp_path / "srv" / "app.env"
+    old.write_text(old.read_text() + "MINE=kept\n")
+    admin = client_for(owner)
+    edit = f"/w/{workspace.slug}/syncs/{sync.pk}/edit/"
+    page = admin.get(edit).content.decode()
+    assert f'value="server:{server.pk}" selected' in page and str(old) in page and 'name="connection"' not in page
+    form = {"details-name": "web-env", "details-description": "", "options-initial_sync_behavior": "overwrite-destination",
+            "options-key_schema": "", "options-auto_sync_enabled": "on", "destination-target": f"server:{server.pk}",
+            "destination-file_path": str(new), "destination-file_format": "dotenv", "destination-file_mode": "0640"}
+    bad = admin.post(edit, {**form, "destination-file_path": "srv/app.env"})
+    assert bad.status_code == 200 and "must be absolute" in bad.content.decode()
+    assert Sync.objects.get(pk=sync.pk).file_path == str(old)
+    with django_capture_on_commit_callbacks(execute=True):
+        saved = admin.post(edit, form)
+    assert saved.status_code == 302
+    sync.refresh_from_db()
+    assert (sync.file_path, sync.file_mode) == (str(new), "0640")
+    assert [(c.key, c.action) for c in devpilot_server.dry_run(sync)["web-1"]] == [("A", "create")]
+    deliver(running)
+    assert parse_env(old) == {"MINE": "kept"} and parse_env(new) == {"A": "1"}
+    assert stat.S_IMODE(new.stat().st_mode) == 0o640
+    assert devpilot_server.delivery_state(delivery(sync, server))["state"] == "applied"
+
+    # A tag no server has is not offered; to every server tagged api (web-1 now), back in the first file.
+    with django_capture_on_commit_callbacks(execute=True):
+        assert "Select a valid choice" in admin.post(edit, {**form, "destination-target": "tag:web"}).content.decode()
+        Server.objects.filter(pk=server.pk).update(devpilot_tags=["api"])
+        admin.post(edit, {**form, "destination-target": "tag:api", "destination-file_path": str(old)})
+    deliver(running)
+    assert parse_env(old) == {"MINE": "kept", "A": "1"} and parse_env(new) == {}
+
+    # With secret deletion disabled, a move leaves the old file as it is; a file gone is not made again.
+    Server.objects.filter(pk=server.pk).update(devpilot_tags=["api"])
+    with django_capture_on_commit_callbacks(execute=True):
+        admin.post(edit, {**form, "destination-target": "tag:api", "destination-file_path": str(new),
+                          "options-disable_secret_deletion": "on"})
+    deliver(running)
+    assert parse_env(old) == {"MINE": "kept", "A": "1"} and parse_env(new) == {"A": "1"}
 
 
 def test_another_workspaces_server_is_refused(agent, workspace, dev, tmp_path, make_user):
@@ -446,10 +513,12 @@ def test_the_api_creates_lists_gets_updates_syncs_removes_and_deletes(agent, wor
     assert not Sync.objects.filter(pk=sync["id"]).exists()
 
 
-def test_an_edit_reaches_a_running_agent_within_the_debounce_plus_2_seconds(agent, workspace, dev, tmp_path, dispatches,
+def test_an_edit_reaches_a_running_agent_within_the_debounce_plus_2_seconds(requires_postgres, agent, workspace, dev,
+                                                                            tmp_path, dispatches,
                                                                             django_capture_on_commit_callbacks):
     """The agent running as on a server (its loop, not --once), told to ask every second while an auto-sync
-    targets its server: once the debounce has passed, the file holds the edit within 2 s."""
+    targets its server: once the debounce has passed, the file holds the edit within 2 s. The agent's requests
+    and the test's edits meet in the database at once, which SQLite's one shared test connection cannot carry."""
     import subprocess
 
     from provisioning.cloudinit import AGENT_PATH

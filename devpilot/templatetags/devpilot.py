@@ -134,6 +134,8 @@ SENTENCES = {
     "sync.delete_requested": "asked to delete the sync {target} after removing its secrets",
     "sync.deleted": "deleted the sync {target}",
     "sync.delivered": "sent {keys_count} secret{keys_plural} of the sync {target} to the server {server} ({path})",
+    "sync.retired": "took {keys_count} secret{keys_plural} of the sync {target} out of {path} on the server {server}, "
+                    "a file the sync no longer writes",
     "server.reload_commands_changed": "changed the allowed reload commands of the server {target}",
     "server.tags_changed": "changed the Devpilot tags of the server {target}",
     "server.created": "created the server {target}",

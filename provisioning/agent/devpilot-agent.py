@@ -412,6 +412,8 @@ def write_env_file(payload, config):
         with open(path) as f:
             current = f.read()
     except FileNotFoundError:
+        if not entries:  # keys to take out of a file that is not there: nothing to do, no empty file made
+            return {"sha256": hashlib.sha256(b"").hexdigest(), "keys": [], "reloadExitStatus": None}
         current = ""
     text = merged_text(fmt, current, entries, set(remove))
     write_file(path, text, int(mode, 8), uid, gid)

@@ -115,6 +115,10 @@ class WriteEnvFile(Strict):
     mode: str = Field(pattern=r"^0?[0-7]{3}$")
     reloadCommand: str = Field(default="", max_length=255)
     removeAll: bool = False  # "Remove secrets": take every key this sync wrote out of the file
+    # A file the sync no longer writes (its server left the targets, or the sync writes another path now):
+    # these keys, named when it was retired, come out of it; no values, no reload (see retire).
+    retiring: bool = False
+    remove: list[str] = Field(default_factory=list, max_length=10000)
 
 
 class FileWritten(Strict):
@@ -152,24 +156,37 @@ def desired(sync: Sync) -> tuple[dict[str, str], set[str]]:
 def _deliver(command: AgentCommand) -> dict:
     """The payload the agent receives: the stored one, with the values and the keys to remove filled in now."""
     payload = dict(command.payload)
+    if payload.pop("retiring", False):
+        return _deliver_retirement(command, payload)
     sync = Sync.objects.select_related("environment", "folder").filter(pk=payload.pop("syncId")).first()
     delivery = ServerDelivery.objects.filter(sync=sync, server=command.server_id).first() if sync else None
     if sync is None or delivery is None or sync.workspace_id != command.server.workspace_id:
         payload.pop("removeAll", None)
         return {**payload, "entries": {}, "remove": [], "reloadCommand": ""}
     values, unresolved = ({}, set()) if payload.pop("removeAll", False) else desired(sync)
-    # Deletion applies to the keys this sync wrote there before, never to a line it did not write.
-    absent = set(delivery.applied_key_hashes) - set(values)
+    # Deletion applies to the keys this sync wrote in this file before, never to a line it did not write.
+    previous = delivery.applied_key_hashes if delivery.path in ("", payload["path"]) else {}
+    absent = set(previous) - set(values)
     gone = [] if sync.disable_secret_deletion and values else sorted(absent - unresolved)
     reload = payload["reloadCommand"]
     if reload and reload not in command.server.reload_commands:
         reload = ""  # taken off the server's allowed list since: not run
-    kept = {key: delivery.applied_key_hashes[key] for key in absent if key not in gone}
+    kept = {key: previous[key] for key in absent if key not in gone}
     ServerDelivery.objects.filter(pk=delivery.pk).update(
         sent_command_id=command.pk, sent_key_hashes={**kept, **{k: key_hash(k, v) for k, v in values.items()}})
     _audit_delivery(sync, command, sorted(values), gone)
     return {**payload, "reloadCommand": reload, "remove": gone,
             "entries": {key: entry(sync.file_format, key, value) for key, value in values.items()}}
+
+
+def _deliver_retirement(command: AgentCommand, payload: dict) -> dict:
+    """Keys out of a file the sync no longer writes: named in the stored command, so it needs no sync (one deleted
+    meanwhile still has its keys taken out) and leaves the delivery's own record alone."""
+    sync = Sync.objects.filter(pk=payload.pop("syncId"), workspace=command.server.workspace_id).first()
+    payload.pop("removeAll", None)
+    audit.record(command.server.workspace, "sync.retired", target=sync, server=command.server.name,
+                 path=payload["path"], keys=payload["remove"][:500])
+    return {**payload, "entries": {}, "reloadCommand": ""}
 
 
 def _audit_delivery(sync: Sync, command: AgentCommand, keys: list[str], removed: list[str]) -> None:
@@ -184,9 +201,15 @@ def _record(command: AgentCommand, result: FileWritten) -> None:
         sync=command.payload.get("syncId"), server=command.server_id).select_related("sync").first()
     if delivery is None:
         return
+    if command.payload.get("retiring"):
+        if delivery.command_id == command.pk:  # the server left the sync's targets: its keys are out, forget it
+            delivery.delete()
+            transaction.on_commit(lambda: refresh_status(delivery.sync_id))
+        return
     # The keys written and, with deletion disabled, those kept from before (all with the HMACs sent).
     delivery.applied_key_hashes = delivery.sent_key_hashes if delivery.sent_command_id == command.pk else {}
     delivery.applied_sha256, delivery.applied_at = result.sha256, timezone.now()
+    delivery.path = command.payload["path"]
     delivery.applied_version = delivery.sync.version
     delivery.reload_command = command.payload.get("reloadCommand", "")
     delivery.reload_exit_status = result.reloadExitStatus
@@ -214,13 +237,48 @@ def payload(sync: Sync, removing: bool = False) -> dict:
             "removeAll": removing}
 
 
+def retire(sync: Sync, servers: list[Server]) -> None:
+    """What a run does first: a file the sync no longer writes loses the keys the sync wrote there (other lines
+    stay; no reload: the server is no longer this sync's to restart). Two cases: a server that left the targets
+    (untagged, another server chosen), whose delivery then shows the removal until it is done and is forgotten;
+    and a file the sync moved away from, on a server it still writes to. With secret deletion disabled the old
+    file is left as it is. A server destroyed meanwhile has nothing left to clean."""
+    current = {server.pk for server in servers}
+    for delivery in sync.deliveries.select_related("server", "command"):
+        leaving = delivery.server_id not in current
+        moved = not leaving and delivery.path not in ("", sync.file_path)
+        if not (leaving or moved) or (leaving and _is_retiring(delivery.command)):
+            continue
+        if leaving and delivery.command and delivery.command.state == CommandState.PENDING:
+            commands.fail_one(delivery.command, "The server is no longer a target of this sync.")
+        keys = sorted(delivery.applied_key_hashes)
+        if sync.disable_secret_deletion or not keys or delivery.server.is_archived:
+            if leaving:
+                delivery.delete()
+            else:
+                ServerDelivery.objects.filter(pk=delivery.pk).update(applied_key_hashes={}, path=sync.file_path)
+            continue
+        removal = commands.enqueue(delivery.server, KIND, {**payload(sync), "path": delivery.path or sync.file_path,
+                                                           "reloadCommand": "", "retiring": True, "remove": keys})
+        if leaving:
+            ServerDelivery.objects.filter(pk=delivery.pk).update(command=removal)
+        else:  # the delivery is the new file's now, where nothing is written yet
+            ServerDelivery.objects.filter(pk=delivery.pk).update(applied_key_hashes={}, path=sync.file_path)
+
+
+def _is_retiring(command: AgentCommand | None) -> bool:
+    return command is not None and bool(command.payload.get("retiring"))
+
+
 @transaction.atomic
 def queue(sync: Sync, removing: bool = False) -> int:
     """One pending command per target server (in the caller's transaction): a command not fetched yet is
     brought up to date rather than doubled (values are filled in when fetched anyway). Returns the count.
+    Files the sync no longer writes are retired first.
 
     `removing`: "Remove secrets", the keys this sync wrote are taken out of the file (other lines stay)."""
     servers = targets(sync)
+    retire(sync, servers)
     body = payload(sync, removing)
     for server in servers:
         delivery, _ = ServerDelivery.objects.select_for_update().get_or_create(sync=sync, server=server)
@@ -234,16 +292,17 @@ def queue(sync: Sync, removing: bool = False) -> int:
         Sync.objects.filter(pk=sync.pk).update(remove_status=SyncStatus.PENDING if servers else SyncStatus.SUCCEEDED,
                                                last_remove_message=_waiting(len(servers)))
         return len(servers)
-    if servers:
-        status, message = SyncStatus.PENDING, _waiting(len(servers))
-    elif sync.server_tag:
-        status, message = SyncStatus.SUCCEEDED, (f"No live server is tagged {sync.server_tag} yet; a server tagged "
-                                                 "later gets the file.")
-    else:
-        status, message = SyncStatus.FAILED, "The server was destroyed; choose another destination."
+    status, message = (SyncStatus.PENDING, _waiting(len(servers))) if servers else _without_targets(sync)
     Sync.objects.filter(pk=sync.pk).update(sync_status=status, last_sync_message=message, queued_run=None,
                                            queued_run_at=None, pending_run_at=None)
     return len(servers)
+
+
+def _without_targets(sync: Sync) -> tuple[str, str]:
+    if sync.server_tag:
+        return SyncStatus.SUCCEEDED, (f"No live server is tagged {sync.server_tag} yet; a server tagged later gets "
+                                      "the file.")
+    return SyncStatus.FAILED, "The server was destroyed; choose another destination."
 
 
 def _waiting(n: int) -> str:
@@ -256,18 +315,19 @@ def refresh_status(sync_id) -> None:
     if sync is None:
         return
     rows = [delivery_state(d) for d in deliveries(sync)]
-    if not rows:
-        return
+    current = [r for r in rows if not r["leaving"]]
+    if current and all(r["removing"] for r in current) or not current and sync.delete_after_removal:
+        return _refresh_removal(sync_id, rows)
     failed = [r for r in rows if r["state"] == "failed"]
     waiting = [r for r in rows if r["state"] in ("pending", "sent")]
-    if all(r["removing"] for r in rows):
-        return _refresh_removal(sync_id, rows)
     if failed:
         status, message = SyncStatus.FAILED, "; ".join(f"{r['server']}: {r['message']}" for r in failed)
     elif waiting:
         status, message = SyncStatus.PENDING, _waiting(len(waiting))
+    elif not current:
+        status, message = _without_targets(sync)
     else:
-        status, message = SyncStatus.SUCCEEDED, f"Written on {len(rows)} server{'' if len(rows) == 1 else 's'}."
+        status, message = SyncStatus.SUCCEEDED, f"Written on {len(current)} server{'' if len(current) == 1 else 's'}."
     update = {"sync_status": status, "last_sync_message": message}
     if status == SyncStatus.SUCCEEDED:
         update["last_synced_at"] = timezone.now()
@@ -283,6 +343,7 @@ def follows_sources(server: Server) -> bool:
 
 def _refresh_removal(sync_id, rows: list[dict]) -> None:
     failed = [r for r in rows if r["state"] == "failed"]
+    done = len([r for r in rows if not r["leaving"]])
     if failed:
         update = {"remove_status": SyncStatus.FAILED,
                   "last_remove_message": "; ".join(f"{r['server']}: {r['message']}" for r in failed)}
@@ -290,7 +351,7 @@ def _refresh_removal(sync_id, rows: list[dict]) -> None:
         update = {"remove_status": SyncStatus.PENDING, "last_remove_message": _waiting(len(rows))}
     else:
         update = {"remove_status": SyncStatus.SUCCEEDED, "last_removed_at": timezone.now(),
-                  "last_remove_message": f"Removed from the file on {len(rows)} server{'' if len(rows) == 1 else 's'}."}
+                  "last_remove_message": f"Removed from the file on {done} server{'' if done == 1 else 's'}."}
         sync = Sync.objects.filter(pk=sync_id, delete_after_removal=True).select_related("workspace").first()
         if sync is not None:  # deleting with "remove secrets first": the keys are out of every file
             audit.record(sync.workspace, "sync.deleted", target=sync, removed_secrets=True)
@@ -302,17 +363,26 @@ def _refresh_removal(sync_id, rows: list[dict]) -> None:
 
 
 def deliveries(sync: Sync) -> list[ServerDelivery]:
-    """The deliveries to the sync's current targets (a server untagged since is no longer shown)."""
-    ids = [s.pk for s in targets(sync)]
-    return list(sync.deliveries.filter(server__in=ids).select_related("server", "command"))
+    """The deliveries to the sync's current targets, and to live servers that left them and still hold the
+    sync's keys (`leaving`: the next run takes the keys out, and the delivery is forgotten once they are out)."""
+    ids = {s.pk for s in targets(sync)}
+    rows = list(sync.deliveries.filter(server__in=Server.objects.live()).select_related("server", "command"))
+    for row in rows:
+        row.leaving = row.server_id not in ids
+    return rows
 
 
 def delivery_state(delivery: ServerDelivery) -> dict:
     """What the sync page and the API show for one server."""
     command = delivery.command
+    leaving = getattr(delivery, "leaving", False)
     state = "applied" if command is None or command.state == CommandState.DONE else command.state
     if command is not None and command.state == CommandState.FAILED:
         message = command.error
+    elif leaving and not _is_retiring(command):
+        state, message = "leaving", "No longer a target: the sync's next run takes its keys out of the file here."
+    elif leaving:
+        message = "No longer a target: taking the sync's keys out of the file here."
     elif state in ("pending", "sent"):
         message = ("The server's agent is offline: the file is written when it is back."
                    if delivery.server.agent_status != "online" else "Waiting for the server's agent.")
@@ -325,7 +395,7 @@ def delivery_state(delivery: ServerDelivery) -> dict:
     if state == "applied" and not delivery.applied_at:
         state = "pending"
     return {"server": delivery.server.name, "serverId": str(delivery.server_id), "state": state,
-            "online": delivery.server.agent_status == "online",
+            "online": delivery.server.agent_status == "online", "leaving": leaving,
             "removing": bool(command and command.payload.get("removeAll")),
             "message": message, "version": delivery.applied_version, "appliedAt": delivery.applied_at,
             "sha256": delivery.applied_sha256, "reloadCommand": delivery.reload_command,
@@ -338,10 +408,13 @@ def dry_run(sync: Sync) -> dict[str, list[Change]]:
     """Per target server: keys the next delivery would create, update, remove or keep, from the HMACs recorded
     at the last applied delivery (never from the file)."""
     values, unresolved = desired(sync)
-    recorded = {d.server_id: d.applied_key_hashes for d in sync.deliveries.all()} if sync.pk else {}
+    recorded = {d.server_id: d for d in sync.deliveries.select_related("server")} if sync.pk else {}
     plans = {}
-    for server in targets(sync):
-        hashes = recorded.get(server.pk, {})
+    servers = targets(sync)
+    for server in servers:
+        row = recorded.get(server.pk)
+        # A file the sync moves to holds none of its keys yet (the old file's come out of that one).
+        hashes = row.applied_key_hashes if row and row.path in ("", sync.file_path) else {}
         changes = [Change(key, CREATE if key not in hashes else
                           UNCHANGED if hashes[key] == key_hash(key, value) else UPDATE)
                    for key, value in values.items()]
@@ -350,6 +423,11 @@ def dry_run(sync: Sync) -> dict[str, list[Change]]:
             changes.append(Change(key, KEEP, "not in Devpilot; kept (secret deletion is disabled)")
                            if sync.disable_secret_deletion else Change(key, DELETE, "not in Devpilot"))
         plans[server.name] = changes
+    for row in recorded.values():
+        if row.server_id not in {s.pk for s in servers} and not row.server.is_archived and row.applied_key_hashes:
+            plans[f"{row.server.name} (no longer a target)"] = [
+                Change(key, KEEP, "left in its file (secret deletion is disabled)") if sync.disable_secret_deletion
+                else Change(key, DELETE, "the server is no longer a target") for key in sorted(row.applied_key_hashes)]
     return plans
 
 
@@ -389,7 +467,8 @@ def parse_reload_commands(text: str) -> list[str]:
 @transaction.atomic
 def set_server_options(server: Server, tags_text: str, reload_text: str, *, request=None) -> list[Sync]:
     """An admin's tags and allowed reload commands for a server. Auto-syncs to a tag it just got write their
-    file there now; a reload command still chosen by a sync cannot be taken off the list. Returns those syncs."""
+    file there now, and those to a tag it lost take their keys out of it; a reload command still chosen by a sync
+    cannot be taken off the list. Returns those syncs."""
     tags, reload_commands = parse_tags(tags_text), parse_reload_commands(reload_text)
     chosen = Sync.objects.filter(destination=name, workspace=server.workspace_id).exclude(reload_command="")
     in_use = sorted({s.reload_command for s in chosen if s.server_id == server.pk or s.server_tag in tags}
@@ -397,7 +476,8 @@ def set_server_options(server: Server, tags_text: str, reload_text: str, *, requ
     if in_use:
         raise Invalid.for_field("reload_commands", f"{in_use[0]!r} is the reload command of a sync writing to this "
                                 "server; change that sync first.")
-    added = set(tags) - set(server.devpilot_tags or [])
+    before = set(server.devpilot_tags or [])
+    added, removed = set(tags) - before, before - set(tags)
     changed = []
     if tags != sorted(server.devpilot_tags or []):
         changed.append("tags")
@@ -409,8 +489,9 @@ def set_server_options(server: Server, tags_text: str, reload_text: str, *, requ
         audit.record(server.workspace, "server.tags_changed", request=request, target=server, tags=", ".join(tags))
     if "reload commands" in changed:
         audit.record(server.workspace, "server.reload_commands_changed", request=request, target=server)
-    reached = list(Sync.objects.filter(destination=name, workspace=server.workspace_id, server_tag__in=added,
-                                       auto_sync_enabled=True))
+    # Auto-syncs to a tag it got write their file now; those to a tag it lost take their keys out of it.
+    reached = list(Sync.objects.filter(destination=name, workspace=server.workspace_id,
+                                       server_tag__in=added | removed, auto_sync_enabled=True))
     for sync in reached:
         queue(sync)
     return reached
