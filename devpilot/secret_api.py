@@ -26,7 +26,7 @@ _FIXED_FIELDS = {"type": "shared", "skipMultilineEncoding": False, "secretRemind
 def _secret_dict(pk, workspace_id, environment_slug: str, folder_id, path: str, key: str, value: str | None,
                  comment: str, version: int, created_at, updated_at) -> dict:
     """One secret as Infisical's API answers it; value None means hidden."""
-    sid, wid = str(pk), str(workspace_id)
+    sid, wid = str(pk), str(workspace_id)  # no copy when they are text already
     return {
         "id": sid, "_id": sid, "workspace": wid, "workspaceId": wid, "environment": environment_slug,
         "folderId": str(folder_id), "secretPath": path, "secretKey": key, "secretValue": value,
@@ -185,10 +185,20 @@ def _list_json(rows: list[tuple], environment_slug: str, *, with_value: bool) ->
     """secret_json() for `_LIST_COLUMNS` rows: the same answer, built without a Secret per row."""
     field: crypto.EncryptedValue = Secret.value  # type: ignore[assignment]  # the descriptor: the same AAD
     keyring = crypto.KeyRing() if with_value else None
-    return [_secret_dict(pk, workspace_id, environment_slug, folder_id, path, key,
-                         field.decrypt_value(ciphertext, pk, keyring) if keyring else None, comment, version,
-                         created_at, updated_at)
-            for pk, workspace_id, folder_id, path, key, ciphertext, comment, version, created_at, updated_at in rows]
+    text = _TextOfIds()  # a folder's rows share their workspace and folder ids: each is made text once
+    listed = []
+    for pk, workspace_id, folder_id, path, key, ciphertext, comment, version, created_at, updated_at in rows:
+        sid = str(pk)
+        listed.append(_secret_dict(sid, text[workspace_id], environment_slug, text[folder_id], path, key,
+                                   field.decrypt_value(ciphertext, sid, keyring) if keyring else None, comment,
+                                   version, created_at, updated_at))
+    return listed
+
+
+class _TextOfIds(dict):
+    def __missing__(self, uuid) -> str:
+        self[uuid] = str(uuid)
+        return self[uuid]
 
 
 @router.get(SECRET_NAME, auth=token("secrets.read_values"), response=answers(SecretEnvelope), by_alias=True)
