@@ -119,7 +119,7 @@ def main():
         secrets.create_secret(dev, "/app", f"OTHER_{n}", "x" * 64)
     root = Path(tempfile.mkdtemp(prefix="devpilot-bench-agents-"))
     web, base = _serve()
-    agents, files = [], []
+    agents, files, homes = [], [], []
     try:
         for n in range(AGENTS):
             credential = "dpa_" + random_tokens.token_urlsafe(32)
@@ -132,15 +132,19 @@ def main():
             (home / "ssh").mkdir(parents=True)
             (home / "agent.json").write_text(json.dumps({"credential": credential}))
             files.append(home / "etc" / "bench.env")
+            homes.append(home)
+        # The syncs exist before the agents start, so every agent's first answer already says "work pending"
+        # (a sync created while an agent sleeps its 60-s interval reaches it at its next heartbeat).
+        _create_per_agent(services, workspace, dev, files)
+        started = time.monotonic()
+        for home in homes:
             agents.append(subprocess.Popen(
                 [sys.executable, str(AGENT_PATH), "--allow-http", "--server", base, "--state", str(home / "agent.json"),
                  "--authorized-keys", str(home / "ssh" / "authorized_keys"), "--host-key", str(home / "none.pub")],
                 stdout=subprocess.DEVNULL, stderr=(home / "agent.log").open("w")))
-        started = time.monotonic()
-        _create_per_agent(services, workspace, dev, files)
-        first = _wait_all(files, "start", started, limit=90)
+        first = _wait_all(files, "start", started, limit=180)
         print(f"\nServer sync: {AGENTS} agents (real script, one process each), threaded WSGI on loopback, "
-              f"PostgreSQL; first file on every agent after {max(first):.1f} s (agents starting up)")
+              f"PostgreSQL; first file on every agent {max(first):.1f} s after {AGENTS} agent processes started at once")
         latencies = []
         for edit in range(EDITS):
             value = f"edit-{edit}"

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable
-from functools import cache
 from http import HTTPStatus
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
@@ -22,14 +22,28 @@ def is_api(request: HttpRequest) -> bool:
     return request.path.startswith("/api/") and not request.path.startswith("/api/docs")
 
 
-@cache
-def declared_query_parameters() -> dict[tuple[str, str], frozenset[str]]:
-    """(OpenAPI path, method) -> the query parameters the operation declares, from the API's own document."""
-    from devpilot.api import api
+_declared: dict[tuple[str, str], frozenset[str]] | None = None
+_declaring = threading.Lock()
 
-    return {(path, method.upper()): frozenset(p["name"] for p in operation.get("parameters", []) if p["in"] == "query")
-            for path, operations in api.get_openapi_schema()["paths"].items()
-            for method, operation in operations.items()}
+
+def declared_query_parameters() -> dict[tuple[str, str], frozenset[str]]:
+    """(OpenAPI path, method) -> the query parameters the operation declares, from the API's own document.
+
+    Building the document takes about a second, once per process: devpilot.wsgi does it before the first
+    request, and the lock makes requests arriving together wait for one build instead of each making its own
+    (20 agents' first heartbeats at once made 20, and timed out)."""
+    global _declared
+    if _declared is None:
+        with _declaring:
+            if _declared is None:
+                from devpilot.api import api
+
+                _declared = {
+                    (path, method.upper()): frozenset(p["name"] for p in operation.get("parameters", [])
+                                                      if p["in"] == "query")
+                    for path, operations in api.get_openapi_schema()["paths"].items()
+                    for method, operation in operations.items()}
+    return _declared
 
 
 def undeclared_query(request: HttpRequest) -> JsonResponse | None:
