@@ -71,6 +71,10 @@ def server_access_change(request: HttpRequest, server_id) -> HttpResponse:
 # --- A server: secrets files written by syncs, its Devpilot tags and allowed reload commands ---------------
 
 
+def _syncs(syncs: list) -> str:
+    return f"{len(syncs)} sync{'' if len(syncs) == 1 else 's'}"
+
+
 @workspace_view()
 def server_files(request: HttpRequest, server_id) -> HttpResponse:
     from syncs.destinations import devpilot_server
@@ -84,9 +88,14 @@ def server_files(request: HttpRequest, server_id) -> HttpResponse:
             raise PermissionDenied("Only admins can change a server's tags and reload commands.")
         form = {k: request.POST.get(k, "") for k in form}
         try:
-            reached = devpilot_server.set_server_options(server, form["tags"], form["reload_commands"], request=request)
-            saved = "Saved." + (f" {len(reached)} sync{'' if len(reached) == 1 else 's'} now write{'s' if len(reached) == 1 else ''} "
-                                "to this server." if reached else "")
+            joined, left = devpilot_server.set_server_options(server, form["tags"], form["reload_commands"],
+                                                              request=request)
+            saved = "Saved."
+            if joined:
+                saved += f" {_syncs(joined)} now write{'s' if len(joined) == 1 else ''} to this server."
+            if left:
+                saved += (" 1 sync takes its keys out of this server's file." if len(left) == 1 else
+                          f" {len(left)} syncs take their keys out of this server's files.")
             form = {"tags": ", ".join(server.devpilot_tags), "reload_commands": "\n".join(server.reload_commands)}
         except DevpilotError as e:
             errors = {d["field"]: d["message"] for d in e.details or []} or {"tags": e.message}

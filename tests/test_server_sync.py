@@ -396,6 +396,12 @@ def test_admins_set_tags_and_reload_commands_on_the_server_page(agent, workspace
     assert client_for(member).post(url, {"tags": "", "reload_commands": ""}).status_code == 403
     sentences = [audit_sentence_text(e) for e in workspace.audit_events.all()]
     assert "owner@example.com changed the Devpilot tags of the server web-1" in sentences
+    # The tag taken off again: the sync takes its keys out of the file.
+    with django_capture_on_commit_callbacks(execute=True):
+        page = admin.post(url, {"tags": "eu", "reload_commands": "systemctl reload myapp"}, HTTP_HX_REQUEST="true")
+    assert "1 sync takes its keys out of this server&#x27;s file." in page.content.decode()
+    deliver(running)
+    assert parse_env(tmp_path / "etc" / "web-env.env") == {}
 
 
 def test_remove_secrets_takes_only_the_syncs_keys_out_and_the_page_shows_each_server(

@@ -465,10 +465,11 @@ def parse_reload_commands(text: str) -> list[str]:
 
 
 @transaction.atomic
-def set_server_options(server: Server, tags_text: str, reload_text: str, *, request=None) -> list[Sync]:
+def set_server_options(server: Server, tags_text: str, reload_text: str, *,
+                       request=None) -> tuple[list[Sync], list[Sync]]:
     """An admin's tags and allowed reload commands for a server. Auto-syncs to a tag it just got write their
     file there now, and those to a tag it lost take their keys out of it; a reload command still chosen by a sync
-    cannot be taken off the list. Returns those syncs."""
+    cannot be taken off the list. Returns those syncs: (now writing here, taking their keys out of here)."""
     tags, reload_commands = parse_tags(tags_text), parse_reload_commands(reload_text)
     chosen = Sync.objects.filter(destination=name, workspace=server.workspace_id).exclude(reload_command="")
     in_use = sorted({s.reload_command for s in chosen if s.server_id == server.pk or s.server_tag in tags}
@@ -490,11 +491,11 @@ def set_server_options(server: Server, tags_text: str, reload_text: str, *, requ
     if "reload commands" in changed:
         audit.record(server.workspace, "server.reload_commands_changed", request=request, target=server)
     # Auto-syncs to a tag it got write their file now; those to a tag it lost take their keys out of it.
-    reached = list(Sync.objects.filter(destination=name, workspace=server.workspace_id,
-                                       server_tag__in=added | removed, auto_sync_enabled=True))
-    for sync in reached:
+    following = Sync.objects.filter(destination=name, workspace=server.workspace_id, auto_sync_enabled=True)
+    joined, left = list(following.filter(server_tag__in=added)), list(following.filter(server_tag__in=removed))
+    for sync in joined + left:
         queue(sync)
-    return reached
+    return joined, left
 
 
 def server_deliveries(server: Server) -> list[tuple[Sync, dict]]:
