@@ -40,12 +40,12 @@ def api_routes():
 
 
 def declared_query(route, method, values):
-    """The query parameters the operation declares, filled with workspace A's names."""
-    from devpilot.api import api
+    """The query parameters the operation declares (as the API's middleware reads them from its OpenAPI
+    document, built once), filled with workspace A's names."""
+    from devpilot.middleware import declared_query_parameters
 
     template = "/" + KWARG.sub(lambda m: "{" + m.group("name") + "}", route)
-    operation = api.get_openapi_schema()["paths"].get(template, {}).get(method, {})
-    names = {p["name"] for p in operation.get("parameters", []) if p["in"] == "query"}
+    names = declared_query_parameters().get((template, method.upper()), frozenset())
     return "&".join(f"{name}={values[name]}" for name in sorted(names & values.keys()))
 
 
