@@ -561,7 +561,24 @@ def test_an_edit_reaches_a_running_agent_within_the_debounce_plus_2_seconds(requ
     finally:
         loop.terminate()
         _, errors = loop.communicate(timeout=10)
+        settle_other_connections()
     assert "command write_env_file done" in errors and "hello" not in errors
+
+
+def settle_other_connections(seconds=10):
+    """Wait until no other connection to the test database is in a query or a transaction. The live server
+    may still be answering the stopped agent's last heartbeat; its row locks and the flush that ends this
+    test, taking every table, would deadlock."""
+    from django.db import connection
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                           "AND pid <> pg_backend_pid() AND state IN ('active', 'idle in transaction')")
+            if cursor.fetchone()[0] == 0:
+                return
+        time.sleep(0.05)
 
 
 def test_a_command_whose_answer_was_lost_is_sent_again(agent, workspace, dev, tmp_path,
