@@ -184,32 +184,17 @@ def managed_ids(path):
 
 
 def write_atomically(path, lines):
-    """A temporary file in the same directory, fsynced, then renamed over: sshd never reads half a file."""
-    directory = os.path.dirname(os.path.abspath(path))
+    """authorized_keys replaced whole (write_file: sshd never reads half a file), keeping its owner: the agent,
+    as root, may write another user's keys."""
+    path = os.path.abspath(path)
+    directory = os.path.dirname(path)
     os.makedirs(directory, mode=0o700, exist_ok=True)
     try:
         owner = os.stat(path)
     except FileNotFoundError:
         owner = os.stat(directory)
-    fd, temporary = tempfile.mkstemp(dir=directory, prefix=".authorized_keys.")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write("".join(line + "\n" for line in lines))
-            f.flush()
-            os.fchmod(f.fileno(), 0o600)
-            if os.geteuid() == 0:
-                os.fchown(f.fileno(), owner.st_uid, owner.st_gid)
-            os.fsync(f.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-    directory_fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(directory_fd)
-    finally:
-        os.close(directory_fd)
+    uid, gid = (owner.st_uid, owner.st_gid) if os.geteuid() == 0 else (-1, -1)
+    write_file(path, "".join(line + "\n" for line in lines), 0o600, uid, gid)
 
 
 def _fields(payload, expected):
