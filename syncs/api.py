@@ -90,13 +90,24 @@ def _source(request: HttpRequest, slug: str, path: str) -> tuple[Environment, Fo
 
 def _changes(request: HttpRequest, body: SyncCreate | SyncUpdate, sync: Sync) -> dict[str, Any]:
     """The model fields the body sets, already checked against this workspace."""
+    changes = common_changes(request, body, sync)
+    if body.connectionId is not None:
+        changes["connection"] = _connection(request, body.connectionId)
+    config = body.destinationConfig
+    if config is not None:
+        changes.update(app_id=config.appId, app_name=config.appName or sync.app_name, component=config.component or "",
+                       env_type=config.variableType, env_scope=config.scope)
+    return changes
+
+
+def common_changes(request: HttpRequest, body: Any, sync: Sync) -> dict[str, Any]:
+    """The fields every destination's create and update bodies share (name, description, source, options,
+    auto-sync), as model fields checked against this workspace."""
     changes: dict[str, Any] = {}
     if body.name is not None:
         changes["name"] = body.name
     if body.description is not None:
         changes["description"] = body.description
-    if body.connectionId is not None:
-        changes["connection"] = _connection(request, body.connectionId)
     if body.environment is not None or body.secretPath is not None:
         changes["environment"], changes["folder"] = _source(
             request, body.environment or sync.environment.slug, body.secretPath or sync.folder.path)
@@ -107,10 +118,6 @@ def _changes(request: HttpRequest, body: SyncCreate | SyncUpdate, sync: Sync) ->
             changes["disable_secret_deletion"] = body.syncOptions.disableSecretDeletion
     if auto_sync(body) is not None:
         changes["auto_sync_enabled"] = auto_sync(body)
-    config = body.destinationConfig
-    if config is not None:
-        changes.update(app_id=config.appId, app_name=config.appName or sync.app_name, component=config.component or "",
-                       env_type=config.variableType, env_scope=config.scope)
     return changes
 
 

@@ -13,11 +13,11 @@ from ninja import Query, Router
 from devpilot.api import answers, iso, require_workspace, token
 from devpilot.errors import Invalid
 from syncs import services
-from syncs.api import SyncByNameQuery, _source
+from syncs.api import SyncByNameQuery, common_changes
 from syncs.destinations import devpilot_server
 from syncs.models import Sync, Trigger
 from syncs.schemas import (
-    ServerSyncCreate, ServerSyncEnvelope, ServerSyncsEnvelope, ServerSyncUpdate, SyncDeleteQuery, auto_sync,
+    ServerSyncCreate, ServerSyncEnvelope, ServerSyncsEnvelope, ServerSyncUpdate, SyncDeleteQuery,
 )
 
 router = Router(tags=["Secret syncs"])
@@ -66,21 +66,7 @@ def _sync(request: HttpRequest, sync_id: UUID) -> Sync:
 
 
 def _changes(request: HttpRequest, body: ServerSyncCreate | ServerSyncUpdate, sync: Sync) -> dict[str, Any]:
-    changes: dict[str, Any] = {}
-    if body.name is not None:
-        changes["name"] = body.name
-    if body.description is not None:
-        changes["description"] = body.description
-    if body.environment is not None or body.secretPath is not None:
-        changes["environment"], changes["folder"] = _source(
-            request, body.environment or sync.environment.slug, body.secretPath or sync.folder.path)
-    if body.syncOptions is not None:
-        if body.syncOptions.keySchema is not None:
-            changes["key_schema"] = body.syncOptions.keySchema
-        if body.syncOptions.disableSecretDeletion is not None:
-            changes["disable_secret_deletion"] = body.syncOptions.disableSecretDeletion
-    if auto_sync(body) is not None:
-        changes["auto_sync_enabled"] = auto_sync(body)
+    changes = common_changes(request, body, sync)
     config = body.destinationConfig
     if config is not None:
         if (config.serverId is None) == (config.tag is None):

@@ -411,6 +411,7 @@ def dry_run(sync: Sync) -> dict[str, list[Change]]:
     recorded = {d.server_id: d for d in sync.deliveries.select_related("server")} if sync.pk else {}
     plans = {}
     servers = targets(sync)
+    target_ids = {server.pk for server in servers}
     for server in servers:
         row = recorded.get(server.pk)
         # A file the sync moves to holds none of its keys yet (the old file's come out of that one).
@@ -424,7 +425,7 @@ def dry_run(sync: Sync) -> dict[str, list[Change]]:
                            if sync.disable_secret_deletion else Change(key, DELETE, "not in Devpilot"))
         plans[server.name] = changes
     for row in recorded.values():
-        if row.server_id not in {s.pk for s in servers} and not row.server.is_archived and row.applied_key_hashes:
+        if row.server_id not in target_ids and not row.server.is_archived and row.applied_key_hashes:
             plans[f"{row.server.name} (no longer a target)"] = [
                 Change(key, KEEP, "left in its file (secret deletion is disabled)") if sync.disable_secret_deletion
                 else Change(key, DELETE, "the server is no longer a target") for key in sorted(row.applied_key_hashes)]
