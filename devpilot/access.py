@@ -21,8 +21,15 @@ from devpilot.accounts import MFA_NEXT_SESSION_KEY, has_mfa
 
 from devpilot.models import Membership
 from devpilot.permissions import can
+from devpilot.prepared import PreparedQuery
 
 CURRENT_WORKSPACE_SESSION_KEY = "workspace"
+
+
+# All the user's memberships in the one query (the page's workspace switcher lists them too), on every page:
+# its SQL is built once per process (devpilot/prepared.py).
+MEMBERSHIPS_OF = PreparedQuery(lambda user_id: Membership.objects.select_related("workspace").filter(
+    user_id=user_id).order_by("workspace__name", "workspace__slug"), user_id=int)
 
 
 def workspace_view(permission="workspace.read"):
@@ -30,9 +37,7 @@ def workspace_view(permission="workspace.read"):
         @login_required
         @wraps(view)
         def wrapped(request, ws, *args, **kwargs):
-            # All the user's memberships in the one query: the page's workspace switcher lists them too.
-            memberships = list(Membership.objects.select_related("workspace").filter(user=request.user)
-                               .order_by("workspace__name", "workspace__slug"))
+            memberships = MEMBERSHIPS_OF(user_id=request.user.pk)
             membership = next((m for m in memberships if m.workspace.slug == ws), None)
             if membership is None:
                 raise Http404("No such workspace.")

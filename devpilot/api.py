@@ -29,6 +29,7 @@ from devpilot.errors import (DevpilotError, Forbidden, Invalid, NotFound, Payloa
                              Unauthenticated, error_body)
 from devpilot.models import ApiToken, MachineIdentity, Workspace, capped_role, creator_role, hash_token
 from devpilot.permissions import can
+from devpilot.prepared import PreparedQuery
 from devpilot.schemas import ErrorOut, invalid
 
 TOKEN_PREFIX = "dvp_"
@@ -120,10 +121,14 @@ def effective_role(principal: ApiToken | MachineIdentity) -> str:
     return role
 
 
+# Every API call's first query, so its SQL is built once per process (devpilot/prepared.py). The creator's
+# current role comes in the same query (capped_role reads it), not in a second one.
+_TOKEN_BY_HASH = PreparedQuery(lambda token_hash: ApiToken.objects.select_related("workspace").annotate(
+    creator_role=creator_role()).filter(token_hash=token_hash)[:1], token_hash=str)
+
+
 def authenticate_token(raw: str) -> ApiToken:
-    # The creator's current role comes in the same query (capped_role reads it), not in a second one.
-    api_token = ApiToken.objects.select_related("workspace").annotate(creator_role=creator_role()).filter(
-        token_hash=hash_token(raw)).first()
+    api_token = next(iter(_TOKEN_BY_HASH(token_hash=hash_token(raw))), None)
     if api_token is None or api_token.revoked_at:
         raise Unauthenticated("This API token is invalid or has been revoked.")
     now = timezone.now()

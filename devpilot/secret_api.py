@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.debug import sensitive_variables
 from ninja import Query, Router
@@ -11,6 +13,7 @@ from devpilot.api import answers, api, iso, require_workspace_ref, token
 from devpilot.errors import Invalid, NotFound
 from devpilot.models import Environment, Folder, Secret, SecretImport
 from devpilot.permissions import can
+from devpilot.prepared import PreparedQuery
 from devpilot.schemas import (BatchCreate, BatchDelete, BatchUpdate, SecretCreate, SecretDelete, SecretEnvelope,
                               SecretGetQuery, SecretListQuery, SecretScope, SecretsEnvelope, SecretUpdate)
 
@@ -170,15 +173,19 @@ def _one_folder_rows(request: HttpRequest, scope: SecretScope) -> tuple[list[tup
         path = secrets.normalize_path(scope.secretPath)
     except secrets.SecretsError:
         return None, ""
-    rows = Secret.objects.filter(environment__workspace=request.workspace,  # type: ignore[attr-defined]
-                                 environment__slug=scope.environment, folder__path=path)
-    # Plain rows, not model instances, and one key ring for every value: a big folder lists in one pass.
-    values = list(rows.order_by("key").values_list(*_LIST_COLUMNS))
+    values = _FOLDER_ROWS(workspace_id=request.workspace.pk, environment=scope.environment, path=path)  # type: ignore[attr-defined]
     return (values or None), f"{scope.environment}:{path}"
 
 
 _LIST_COLUMNS = ("id", "workspace_id", "folder_id", "folder__path", "key", "value_ciphertext", "comment", "version",
                  "created_at", "updated_at")
+# Plain rows, not model instances (one key ring decrypts every value: a big folder lists in one pass), from SQL
+# built once per process (devpilot/prepared.py): the list's one query when the folder has secrets.
+_FOLDER_ROWS = PreparedQuery(
+    lambda workspace_id, environment, path: Secret.objects.filter(
+        environment__workspace_id=workspace_id, environment__slug=environment, folder__path=path,
+    ).order_by("key").values_list(*_LIST_COLUMNS),
+    workspace_id=uuid.UUID, environment=str, path=str)
 
 
 def _list_json(rows: list[tuple], environment_slug: str, *, with_value: bool) -> list[dict]:

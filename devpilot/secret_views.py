@@ -18,6 +18,7 @@ from devpilot import audit, dotenv, imports, references, secrets
 from devpilot.access import get_in_workspace, has_permission, workspace_view
 from devpilot.errors import DevpilotError
 from devpilot.models import Environment, Folder, Secret, SecretImport, SecretReference
+from devpilot.prepared import PreparedQuery
 from devpilot.secret_forms import EnvironmentForm, FolderForm, ImportForm, SecretForm
 
 
@@ -45,7 +46,7 @@ class Place:
 def _place(request, env) -> Place:
     """The page's place in two queries: the environments, then the folder with its direct subfolders (and
     whether it has imports or references, so a folder without them costs no query for either)."""
-    environments = list(request.workspace.environments.all())
+    environments = _ENVIRONMENTS_OF(workspace_id=request.workspace.pk)
     environment = next((e for e in environments if e.slug == env), None)
     if environment is None:
         raise Http404("No such environment.")
@@ -54,14 +55,24 @@ def _place(request, env) -> Place:
     except secrets.SecretsError as e:
         raise Http404(str(e)) from None
     prefix = "/" if path == "/" else path + "/"  # folder names are letters, digits, - and _: nothing to escape
-    found = list(environment.folders.filter(Q(path=path) | Q(path__regex=f"^{prefix}[^/]+$")).annotate(
-        has_imports=Exists(SecretImport.objects.filter(folder=OuterRef("pk"))),
-        has_references=Exists(SecretReference.objects.filter(secret__folder=OuterRef("pk")))))
+    found = _FOLDER_AND_CHILDREN(environment_id=environment.pk, path=path, children=f"^{prefix}[^/]+$")
     folder = next((f for f in found if f.path == path), None)
     if folder is None:
         raise Http404(f"There is no folder {path} in {environment.name}.")
-    folder.environment = environment
+    for each in found:
+        each.environment = environment
     return Place(environments, environment, folder, [f for f in found if f is not folder])
+
+
+# Every secrets page's first two queries, their SQL built once per process (devpilot/prepared.py).
+_ENVIRONMENTS_OF = PreparedQuery(lambda workspace_id: Environment.objects.filter(workspace_id=workspace_id),
+                                 workspace_id=uuid.UUID)
+_FOLDER_AND_CHILDREN = PreparedQuery(
+    lambda environment_id, path, children: Folder.objects.filter(
+        Q(path=path) | Q(path__regex=children), environment_id=environment_id).annotate(
+        has_imports=Exists(SecretImport.objects.filter(folder=OuterRef("pk"))),
+        has_references=Exists(SecretReference.objects.filter(secret__folder=OuterRef("pk")))),
+    environment_id=uuid.UUID, path=str, children=str)
 
 
 def _secret(request, secret_id):
@@ -135,27 +146,22 @@ class Window:
     next_url: str | None
 
 
-def _window(request, folder, *, after="", before="", start="", query=""):
+def _rows_of(folder_id):
     # Only what a row shows: not the ciphertext, nor the whole user.
-    rows = (folder.secrets.select_related("updated_by").order_by("key")
+    return (Secret.objects.filter(folder_id=folder_id).select_related("updated_by").order_by("key")
             .only("id", "key", "comment", "version", "updated_at", "folder_id", "updated_by__email"))
-    if query:
-        rows = rows.filter(key__icontains=query)  # the whole folder, not only this page
-    if before:
-        page = list(rows.filter(key__lt=before).order_by("-key")[: PAGE_SIZE + 1])[::-1]
-        more_before, page = len(page) > PAGE_SIZE, page[-PAGE_SIZE:]
-        more_after = True
+
+
+# A folder's first page, what nearly every visit shows, from SQL built once per process (devpilot/prepared.py).
+_FIRST_PAGE = PreparedQuery(lambda folder_id: _rows_of(folder_id)[: PAGE_SIZE + 1], folder_id=uuid.UUID)
+
+
+def _window(request, folder, *, after="", before="", start="", query=""):
+    if not (after or before or start or query):
+        page = _FIRST_PAGE(folder_id=folder.pk)
+        more_before, more_after, page = False, len(page) > PAGE_SIZE, page[:PAGE_SIZE]
     else:
-        if after:
-            rows_here = rows.filter(key__gt=after)
-        elif start:
-            rows_here = rows.filter(key__gte=start)
-        else:
-            rows_here = rows
-        page = list(rows_here[: PAGE_SIZE + 1])
-        more_after, page = len(page) > PAGE_SIZE, page[:PAGE_SIZE]
-        first = after or start
-        more_before = bool(first) and rows.filter(key__lt=page[0].key if page else first).exists()
+        more_before, more_after, page = _page_at(_rows_of(folder.pk), after, before, start, query)
 
     base = reverse("secrets", kwargs={"ws": request.workspace.slug, "env": folder.environment.slug})
 
@@ -170,6 +176,26 @@ def _window(request, folder, *, after="", before="", start="", query=""):
         previous_url=(link(before=page[0].key) if page else link()) if more_before else None,
         next_url=link(after=page[-1].key) if more_after and page else None,
     )
+
+
+def _page_at(rows, after, before, start, query):
+    """(more before, more after, the page) of `rows` after, before or from a key, among keys holding `query`."""
+    if query:
+        rows = rows.filter(key__icontains=query)  # the whole folder, not only this page
+    if before:
+        page = list(rows.filter(key__lt=before).order_by("-key")[: PAGE_SIZE + 1])[::-1]
+        return len(page) > PAGE_SIZE, True, page[-PAGE_SIZE:]
+    if after:
+        rows_here = rows.filter(key__gt=after)
+    elif start:
+        rows_here = rows.filter(key__gte=start)
+    else:
+        rows_here = rows
+    page = list(rows_here[: PAGE_SIZE + 1])
+    more_after, page = len(page) > PAGE_SIZE, page[:PAGE_SIZE]
+    first = after or start
+    more_before = bool(first) and rows.filter(key__lt=page[0].key if page else first).exists()
+    return more_before, more_after, page
 
 
 def _page_context(request, place: Place, form=None, window=None):

@@ -242,7 +242,8 @@ LOGGING = {
 
 DEVPILOT_API_RATE_LIMIT = env.int("DEVPILOT_API_RATE_LIMIT", default=600)  # requests a minute a token
 CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    # Django's Redis backend, with one client per connection pool rather than one per call (devpilot/cache.py).
+    "default": {"BACKEND": "devpilot.cache.RedisCache", "LOCATION": REDIS_URL}
     if REDIS_URL
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }

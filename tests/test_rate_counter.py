@@ -18,7 +18,7 @@ def cache_backend(request, settings):
             redis.Redis.from_url(REDIS).flushdb()
         except redis.ConnectionError:
             pytest.skip(f"no Redis at {REDIS}")
-        settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS}}
+        settings.CACHES = {"default": {"BACKEND": "devpilot.cache.RedisCache", "LOCATION": REDIS}}  # as deployed
     else:
         settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     caches["default"].clear()
@@ -47,3 +47,13 @@ def test_one_round_trip_to_redis_per_count(cache_backend, monkeypatch):
     monkeypatch.setattr(redis.Redis, "execute_command", lambda self, *a, **k: sent.append(a[0]))
     count_in_window("api-rate:t:3", 120)
     assert executed == [1] and sent == []  # the pipeline's one execute, no command on its own
+
+
+def test_the_redis_cache_keeps_one_client_per_pool(cache_backend):
+    """Django builds a client per cache call; Devpilot's backend reuses it, and the cache still works."""
+    if not isinstance(cache_backend, RedisCache):
+        pytest.skip("clients are a Redis matter")
+    assert cache_backend._cache.get_client(None, write=True) is cache_backend._cache.get_client(None, write=True)
+    cache_backend.set("greeting", {"hello": "world"}, timeout=30)
+    assert cache_backend.get("greeting") == {"hello": "world"}
+    assert cache_backend.add("counter", 0) and cache_backend.incr("counter") == 1
