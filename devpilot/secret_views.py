@@ -6,7 +6,7 @@ from urllib.parse import quote, urlencode
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -537,7 +537,7 @@ def environments(request):
                 return redirect("environments", ws=request.workspace.slug)
             except secrets.SecretsError as e:
                 form.add_error(None, str(e))
-    envs = request.workspace.environments.annotate(secret_count=Count("secrets")).order_by("position", "created_at")
+    envs = secrets.environments_with_secret_counts(request.workspace)
     return render(request, "secrets/environments.html", {"settings_tab": "environments", "form": form, "envs": envs})
 
 

@@ -17,7 +17,7 @@ from django.templatetags.static import static
 from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_POST
 
-from devpilot import accounts, audit, health, members
+from devpilot import accounts, audit, health, members, secrets
 from devpilot.access import CURRENT_WORKSPACE_SESSION_KEY, get_in_workspace, workspace_view
 from devpilot.middleware import error_response, is_api
 from devpilot.forms import ApiTokenForm, DeleteWorkspaceForm, InviteForm, RoleForm, WorkspaceForm, WorkspaceMfaForm
@@ -73,7 +73,7 @@ def workspace_home(request):
         Membership.objects.filter(pk=request.membership.pk).update(checklist_dismissed_at=timezone.now())
         return redirect("workspace_home", ws=workspace.slug)
     recent = workspace.audit_events.all()[:8] if can(request.membership.role, "audit.read") else None
-    environments = list(workspace.environments.annotate(secret_count=Count("secrets")).order_by("position", "created_at"))
+    environments = list(secrets.environments_with_secret_counts(workspace))
     connections = list(workspace.connections.all())
     sync_counts = dict(workspace.syncs.values_list("sync_status").annotate(n=Count("id")).order_by())
     server_counts = dict(workspace.servers.live().values_list("status").annotate(n=Count("id")).order_by())

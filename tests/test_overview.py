@@ -7,6 +7,7 @@ import pytest
 
 from devpilot import audit, secrets
 from devpilot.models import Membership, Role
+from devpilot.workspaces import create_workspace
 from tests.isolation import a_connection, a_server, a_sync
 
 
@@ -104,3 +105,19 @@ def test_a_viewer_sees_the_checklist_without_any_step_link_it_cannot_use(client_
     html = overview(client_for(make_member(workspace, role)), workspace)
     assert checklist(html) is not None
     assert f"/w/{workspace.slug}/syncs/new/" not in html and f"/w/{workspace.slug}/servers/new/" not in html
+
+
+def test_secret_counts_are_each_environments_own(client_for, owner, workspace, make_user):
+    dev = workspace.environments.get(slug="dev")
+    secrets.create_folder(dev, "/", "app")
+    for key in ("A", "B"):
+        secrets.create_secret(dev, "/app", key, "v")
+    secrets.create_secret(dev, "/", "C", "v")
+    secrets.create_secret(workspace.environments.get(slug="prod"), "/", "D", "v")
+    other = create_workspace(make_user("other@example.com"), "Other")
+    secrets.create_secret(other.environments.get(slug="staging"), "/", "E", "v")  # another workspace's: not counted
+    assert {e.slug: e.secret_count for e in secrets.environments_with_secret_counts(workspace)} == {
+        "dev": 3, "staging": 0, "prod": 1}
+    html = overview(client_for(owner), workspace)
+    assert re.findall(r">(\w+)</a> <span class=\"muted small\">(\d+) secrets?<", html) == [
+        ("Development", "3"), ("Staging", "0"), ("Production", "1")]
