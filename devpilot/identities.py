@@ -20,8 +20,10 @@ from django.utils import timezone
 
 from devpilot import audit
 from devpilot.errors import Forbidden, Invalid, Unauthenticated
-from devpilot.models import IdentityAccessToken, IdentityClientSecret, MachineIdentity, Role, hash_token
+from devpilot.models import (IdentityAccessToken, IdentityClientSecret, MachineIdentity, Role, creator_role,
+                             hash_token)
 from devpilot.permissions import RANK
+from devpilot.prepared import PreparedQuery
 
 CLIENT_SECRET_PREFIX = "dvpcs_"
 ACCESS_TOKEN_PREFIX = "dvpat_"
@@ -233,12 +235,20 @@ def _uuid(value):
         return None
 
 
+# Every API call made with an access token starts here, so the SQL is built once per process
+# (devpilot/prepared.py); the identity's creator's current role comes in the same query (capped_role reads it).
+_ACCESS_TOKEN_BY_HASH = PreparedQuery(
+    lambda token_hash: IdentityAccessToken.objects.select_related("identity__workspace", "identity__created_by")
+    .annotate(creator_role=creator_role(of="identity__")).filter(token_hash=token_hash)[:1],
+    token_hash=str)
+
+
 def find_access_token(raw: str) -> IdentityAccessToken:
     """The live access token `raw`, or Unauthenticated saying why not."""
-    token = (IdentityAccessToken.objects.select_related("identity__workspace", "identity__created_by")
-             .filter(token_hash=hash_token(raw or "")).first())
+    token = next(iter(_ACCESS_TOKEN_BY_HASH(token_hash=hash_token(raw or ""))), None)
     if token is None:
         raise Unauthenticated("This access token is invalid.")
+    token.identity.creator_role = token.creator_role  # type: ignore[attr-defined]
     if token.revoked_at:
         raise Unauthenticated("This access token has been revoked.")
     if token.expires_at <= timezone.now():

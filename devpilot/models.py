@@ -123,10 +123,11 @@ class Invitation(models.Model):
 _NOT_READ = object()
 
 
-def creator_role() -> Subquery:
-    """Annotate a token or identity query with its creator's current role (`creator_role`), for capped_role."""
-    return Subquery(Membership.objects.filter(workspace_id=OuterRef("workspace_id"), user_id=OuterRef(
-        "created_by_id")).values("role")[:1])
+def creator_role(of: str = "") -> Subquery:
+    """Annotate a token or identity query with its creator's current role (`creator_role`), for capped_role;
+    `of` names the related token or identity ("identity__") when the query is of something else."""
+    return Subquery(Membership.objects.filter(workspace_id=OuterRef(f"{of}workspace_id"), user_id=OuterRef(
+        f"{of}created_by_id")).values("role")[:1])
 
 
 def capped_role(obj) -> str | None:

@@ -8,8 +8,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from devpilot import access, api, secret_api, secret_views, secrets
-from devpilot.models import ApiToken, Folder, Role, Secret, hash_token
+from devpilot import access, api, identities, secret_api, secret_views, secrets
+from devpilot.models import ApiToken, Folder, IdentityAccessToken, Role, Secret, hash_token
 from devpilot.prepared import PreparedQuery
 from devpilot.tokens import create_api_token
 
@@ -36,6 +36,8 @@ def place(workspace, owner, make_member):
     member = make_member(workspace, Role.MEMBER)
     create_api_token(workspace, "first", role=Role.MEMBER, created_by=member)
     create_api_token(workspace, "second", role=Role.ADMIN, created_by=owner)
+    identity = identities.create_identity(workspace, "ci", Role.MEMBER, created_by=member)
+    identities.login(identity.client_id, identities.add_client_secret(identity)[1])
     return dev, member
 
 
@@ -43,8 +45,10 @@ def every_prepared_query(workspace, dev, member):
     """(prepared query, arguments) for each one Devpilot keeps, with arguments that find rows."""
     app = Folder.objects.get(environment=dev, path="/app")
     token = ApiToken.objects.get(name="first")
+    access_token = IdentityAccessToken.objects.get()
     return [
         (api._TOKEN_BY_HASH, {"token_hash": token.token_hash}),
+        (identities._ACCESS_TOKEN_BY_HASH, {"token_hash": access_token.token_hash}),
         (secret_api._FOLDER_ROWS, {"workspace_id": workspace.pk, "environment": "dev", "path": "/app"}),
         (access.MEMBERSHIPS_OF, {"user_id": member.pk}),
         (secret_views._ENVIRONMENTS_OF, {"workspace_id": workspace.pk}),

@@ -1,7 +1,11 @@
 import pytest
+from django.db import connection, reset_queries
+from django.test.utils import CaptureQueriesContext
 
-from devpilot import secrets
+from devpilot import identities, secrets
 from devpilot.models import Role
+from devpilot.tokens import create_api_token
+from tests.conftest import ApiClient
 
 
 @pytest.fixture
@@ -90,3 +94,22 @@ def test_every_value_read_through_the_api_is_audited(api, api_client_for, worksp
     reads = AuditEvent.objects.filter(action=secrets.VALUES_READ).order_by("created_at")
     assert [(e.actor_label.startswith("API token"), e.data["how"], e.data["keys"]) for e in reads] == [
         (True, "api", ["K"]), (True, "api", ["K"])]
+
+
+@pytest.mark.parametrize("credential", ["API token", "access token"])
+def test_listing_a_folder_costs_three_queries_with_either_credential(workspace, owner, dev, credential):
+    """The token (with its creator's current role), the folder's rows, the audit of the read: however many
+    secrets, and whichever credential Infisical's clients hold."""
+    for i in range(30):
+        secrets.create_secret(dev, "/app-secrets", f"KEY_{i:02d}", f"value-{i}")
+    if credential == "API token":
+        client = ApiClient(create_api_token(workspace, "ci", role=Role.MEMBER, created_by=owner)[1])
+    else:
+        identity = identities.create_identity(workspace, "ci", Role.MEMBER, created_by=owner)
+        client = ApiClient(identities.login(identity.client_id, identities.add_client_secret(identity)[1])[1])
+    assert client.get("/api/v3/secrets/raw", params(workspace)).status_code == 200  # marks the token used
+    reset_queries()
+    with CaptureQueriesContext(connection) as queries:
+        listed = client.get("/api/v3/secrets/raw", params(workspace))
+    assert len(listed.json()["secrets"]) == 30 and listed.json()["secrets"][0]["secretValue"] == "value-0"
+    assert len(queries) == 3, [q["sql"][:120] for q in queries]
