@@ -77,7 +77,7 @@ class KeyRing:
     def decrypt(self, ciphertext: str, associated_data: str) -> str:
         try:
             version, key_id, payload = ciphertext.split(":", 2)
-            raw = base64.b64decode(payload, validate=True)
+            raw = binascii.a2b_base64(payload, strict_mode=True)  # b64decode(validate=True), without its regex
         except (ValueError, binascii.Error):
             raise DecryptionError("Malformed ciphertext.") from None
         if version != FORMAT:

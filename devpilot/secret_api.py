@@ -110,12 +110,12 @@ def list_secrets(request: HttpRequest, q: Query[SecretListQuery]) -> dict | Http
         return {"secrets": []}  # Devpilot secrets have no tags, so none matches a tag filter.
     with_value = _with_values(request, q.viewSecretValue)
     if with_value and values:
-        secrets.record_values_read(request.workspace, where, [row[4] for row in values], "api",  # type: ignore[attr-defined]
+        secrets.record_values_read(request.workspace, where, [row[3] for row in values], "api",  # type: ignore[attr-defined]
                                    request=request)
     # Rendered as the API renders every answer, without validating each row against SecretOut again:
     # _list_json builds exactly that shape (tests compare it with secret_json), and re-validating
     # thousands of rows per request would cost more than building them.
-    listed = _list_json(values, q.environment, with_value=with_value)
+    listed = _list_json(values, str(request.workspace.pk), q.environment, with_value=with_value)  # type: ignore[attr-defined]
     resolver = None
     if with_value and q.expandSecretReferences and any("${" in (item["secretValue"] or "") for item in listed):
         resolver = references.Resolver(request.workspace.pk)  # type: ignore[attr-defined]
@@ -177,8 +177,9 @@ def _one_folder_rows(request: HttpRequest, scope: SecretScope) -> tuple[list[tup
     return (values or None), f"{scope.environment}:{path}"
 
 
-_LIST_COLUMNS = ("id", "workspace_id", "folder_id", "folder__path", "key", "value_ciphertext", "comment", "version",
-                 "created_at", "updated_at")
+# Not the workspace id: every row's is the request's (the query says so), so it is not read 5,000 times.
+_LIST_COLUMNS = ("id", "folder_id", "folder__path", "key", "value_ciphertext", "comment", "version", "created_at",
+                 "updated_at")
 # Plain rows, not model instances (one key ring decrypts every value: a big folder lists in one pass), from SQL
 # built once per process (devpilot/prepared.py): the list's one query when the folder has secrets.
 _FOLDER_ROWS = PreparedQuery(
@@ -188,15 +189,15 @@ _FOLDER_ROWS = PreparedQuery(
     workspace_id=uuid.UUID, environment=str, path=str)
 
 
-def _list_json(rows: list[tuple], environment_slug: str, *, with_value: bool) -> list[dict]:
-    """secret_json() for `_LIST_COLUMNS` rows: the same answer, built without a Secret per row."""
+def _list_json(rows: list[tuple], workspace_id: str, environment_slug: str, *, with_value: bool) -> list[dict]:
+    """secret_json() for `_LIST_COLUMNS` rows of one workspace: the same answer, built without a Secret per row."""
     field: crypto.EncryptedValue = Secret.value  # type: ignore[assignment]  # the descriptor: the same AAD
     keyring = crypto.KeyRing() if with_value else None
-    text = _TextOfIds()  # a folder's rows share their workspace and folder ids: each is made text once
+    text = _TextOfIds()  # a folder's rows share their folder id: it is made text once
     listed = []
-    for pk, workspace_id, folder_id, path, key, ciphertext, comment, version, created_at, updated_at in rows:
+    for pk, folder_id, path, key, ciphertext, comment, version, created_at, updated_at in rows:
         sid = str(pk)
-        listed.append(_secret_dict(sid, text[workspace_id], environment_slug, text[folder_id], path, key,
+        listed.append(_secret_dict(sid, workspace_id, environment_slug, text[folder_id], path, key,
                                    field.decrypt_value(ciphertext, sid, keyring) if keyring else None, comment,
                                    version, created_at, updated_at))
     return listed
