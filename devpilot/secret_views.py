@@ -14,7 +14,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
-from devpilot import audit, dotenv, imports, references, secrets
+from devpilot import audit, dotenv, imports, overview, references, secrets
 from devpilot.access import get_in_workspace, has_permission, workspace_view
 from devpilot.errors import DevpilotError
 from devpilot.models import Environment, Folder, Secret, SecretImport, SecretReference
@@ -537,7 +537,7 @@ def environments(request):
                 return redirect("environments", ws=request.workspace.slug)
             except secrets.SecretsError as e:
                 form.add_error(None, str(e))
-    envs = secrets.environments_with_secret_counts(request.workspace)
+    envs = overview.ENVIRONMENTS_WITH_SECRET_COUNTS(workspace_id=request.workspace.pk)
     return render(request, "secrets/environments.html", {"settings_tab": "environments", "form": form, "envs": envs})
 
 

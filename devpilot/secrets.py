@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass, field
 
 from django.db import IntegrityError, transaction
-from django.db.models import Func, IntegerField, OuterRef, ProtectedError, QuerySet, Subquery
+from django.db.models import ProtectedError
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
@@ -413,16 +413,6 @@ def rename_folder(folder, new_name, *, user=None, request=None) -> Folder:
     touched = [f for f in moved if f.pk in with_secrets]
     _emit(env.workspace_id, env.pk, [f.path for f in touched] + [old + f.path[len(new):] for f in touched])
     return folder
-
-
-def environments_with_secret_counts(workspace) -> QuerySet[Environment]:
-    """The workspace's environments in order, each with `secret_count`. Each count reads the (environment_id)
-    index of its own environment: a join grouped by environment read every secret of every workspace."""
-    # COUNT(*) as a plain function, not an aggregate (which adds GROUP BY) nor COUNT(id) (which reads the table
-    # for the ids): PostgreSQL then counts in the index alone.
-    count = Secret.objects.filter(environment=OuterRef("pk")).order_by().annotate(
-        n=Func(template="COUNT(*)", output_field=IntegerField()))
-    return workspace.environments.annotate(secret_count=Subquery(count.values("n"))).order_by("position", "created_at")
 
 
 def folder_contents(folder):

@@ -8,7 +8,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Count, Q
+from django.db.models import Q
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -17,7 +17,7 @@ from django.templatetags.static import static
 from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_POST
 
-from devpilot import accounts, audit, health, members, secrets
+from devpilot import accounts, audit, health, members, overview
 from devpilot.access import CURRENT_WORKSPACE_SESSION_KEY, get_in_workspace, workspace_view
 from devpilot.middleware import error_response, is_api
 from devpilot.forms import ApiTokenForm, DeleteWorkspaceForm, InviteForm, RoleForm, WorkspaceForm, WorkspaceMfaForm
@@ -72,17 +72,17 @@ def workspace_home(request):
     if request.method == "POST" and request.POST.get("action") == "dismiss_checklist":
         Membership.objects.filter(pk=request.membership.pk).update(checklist_dismissed_at=timezone.now())
         return redirect("workspace_home", ws=workspace.slug)
-    recent = workspace.audit_events.all()[:8] if can(request.membership.role, "audit.read") else None
-    environments = list(secrets.environments_with_secret_counts(workspace))
-    connections = list(workspace.connections.all())
-    sync_counts = dict(workspace.syncs.values_list("sync_status").annotate(n=Count("id")).order_by())
-    server_counts = dict(workspace.servers.live().values_list("status").annotate(n=Count("id")).order_by())
+    recent = overview.RECENT_EVENTS(workspace_id=workspace.pk) if can(request.membership.role, "audit.read") else None
+    environments = overview.ENVIRONMENTS_WITH_SECRET_COUNTS(workspace_id=workspace.pk)
+    connections = overview.CONNECTIONS(workspace_id=workspace.pk)
+    sync_counts = dict(overview.SYNC_COUNTS(workspace_id=workspace.pk))
+    server_counts = dict(overview.LIVE_SERVER_COUNTS(workspace_id=workspace.pk))
     return render(request, "devpilot/workspace_home.html", {
         "environments": environments,
         "member_count": workspace.memberships.count(),
         "connections": connections,
         "sync_counts": sync_counts,
-        "failing_syncs": workspace.syncs.filter(sync_status="failed").only("id", "name", "workspace_id")[:5],
+        "failing_syncs": overview.failing_syncs(workspace.pk, sync_counts),
         "server_counts": server_counts,
         "recent_events": recent,
         "checklist": first_run_checklist(

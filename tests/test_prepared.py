@@ -8,10 +8,12 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from devpilot import access, api, identities, secret_api, secret_views, secrets
+from devpilot import access, api, identities, overview, secret_api, secret_views, secrets
 from devpilot.models import ApiToken, Folder, IdentityAccessToken, Role, Secret, hash_token
 from devpilot.prepared import PreparedQuery
 from devpilot.tokens import create_api_token
+from syncs.models import SyncStatus
+from tests.isolation import a_server, a_sync
 
 
 def comparable(rows):
@@ -38,6 +40,8 @@ def place(workspace, owner, make_member):
     create_api_token(workspace, "second", role=Role.ADMIN, created_by=owner)
     identity = identities.create_identity(workspace, "ci", Role.MEMBER, created_by=member)
     identities.login(identity.client_id, identities.add_client_secret(identity)[1])
+    a_server(workspace, owner)
+    a_sync(workspace, owner).__class__.objects.update(sync_status=SyncStatus.FAILED)
     return dev, member
 
 
@@ -54,6 +58,9 @@ def every_prepared_query(workspace, dev, member):
         (secret_views._ENVIRONMENTS_OF, {"workspace_id": workspace.pk}),
         (secret_views._FOLDER_AND_CHILDREN, {"environment_id": dev.pk, "path": "/app", "children": "^/app/[^/]+$"}),
         (secret_views._FIRST_PAGE, {"folder_id": app.pk}),
+        *[(query, {"workspace_id": workspace.pk}) for query in (
+            overview.ENVIRONMENTS_WITH_SECRET_COUNTS, overview.CONNECTIONS, overview.SYNC_COUNTS,
+            overview.LIVE_SERVER_COUNTS, overview.FAILING_SYNCS, overview.RECENT_EVENTS)],
     ]
 
 
@@ -83,7 +90,7 @@ def test_uuid_arguments_may_be_given_as_text(workspace, place):
     dev, _ = place
     by_uuid = secret_api._FOLDER_ROWS(workspace_id=workspace.pk, environment="dev", path="/app")
     assert secret_api._FOLDER_ROWS(workspace_id=str(workspace.pk), environment="dev", path="/app") == by_uuid
-    assert [row[4] for row in by_uuid] == ["A", "B", "C"]  # values_list rows, in the queryset's order
+    assert [row[3] for row in by_uuid] == ["A", "B", "C"]  # values_list rows, in the queryset's order
 
 
 def test_an_argument_a_lookup_rewrites_is_refused(db):
