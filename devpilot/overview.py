@@ -43,7 +43,3 @@ RECENT_EVENTS = PreparedQuery(
     lambda workspace_id: AuditEvent.objects.filter(workspace_id=workspace_id)[:RECENT_EVENTS_SHOWN],
     workspace_id=uuid.UUID)
 
-
-def failing_syncs(workspace_id: uuid.UUID, sync_counts: dict[str, int]) -> list[Sync]:
-    """Up to FAILING_SYNCS_SHOWN failed syncs, by name; no query when SYNC_COUNTS says none has failed."""
-    return FAILING_SYNCS(workspace_id=workspace_id) if sync_counts.get(SyncStatus.FAILED) else []

@@ -82,7 +82,7 @@ def workspace_home(request):
         "member_count": workspace.memberships.count(),
         "connections": connections,
         "sync_counts": sync_counts,
-        "failing_syncs": overview.failing_syncs(workspace.pk, sync_counts),
+        "failing_syncs": overview.FAILING_SYNCS(workspace_id=workspace.pk),
         "server_counts": server_counts,
         "recent_events": recent,
         "checklist": first_run_checklist(

@@ -124,30 +124,3 @@ def test_secret_counts_are_each_environments_own(client_for, owner, workspace, m
     assert re.findall(r">(\w+)</a> <span class=\"muted small\">(\d+) secrets?<", html) == [
         ("Development", "3"), ("Staging", "0"), ("Production", "1")]
 
-
-def test_the_overview_costs_the_same_queries_however_much_the_workspace_holds(client_for, owner, workspace):
-    from django.db import connection, reset_queries
-    from django.test.utils import CaptureQueriesContext
-
-    from syncs.models import SyncStatus
-
-    client = client_for(owner)
-
-    def queries():
-        overview(client, workspace)  # the first visit may also save the session
-        reset_queries()
-        with CaptureQueriesContext(connection) as captured:
-            overview(client, workspace)
-        return len(captured)
-
-    empty = queries()
-    dev = workspace.environments.get(slug="dev")
-    for i in range(20):
-        secrets.create_secret(dev, "/", f"KEY_{i}", "v")
-        audit.record(workspace, "workspace.renamed", actor=owner, target=workspace)
-    a_server(workspace, owner)
-    a_sync(workspace, owner).__class__.objects.filter(workspace=workspace).update(sync_status=SyncStatus.FAILED)
-    full = queries()
-    # session, user, memberships, recent activity, environments with counts, connections, sync counts, server
-    # counts, members, open alerts; and the failing syncs once one has failed
-    assert (empty, full) == (10, 11)
