@@ -12,11 +12,11 @@ and converters exactly as the queryset gives them):
         token_hash=str)
     tokens = TOKEN_BY_HASH(token_hash=hash_token(raw))   # a list, evaluated at once
 
-Rules, checked when the SQL is first built (a broken rule fails on the first call, in tests):
-  - each argument reaches the SQL unchanged: compared with `=`, `<`, `>`, `in` a list of one..., a regex; not
-    through `icontains` or `startswith`, whose lookups rewrite it into a pattern. Every declared argument
-    must appear in the SQL's parameters;
-  - argument types are str, int or UUID;
+Rules, checked when the SQL is first built or on each call (a broken rule fails at once, in tests):
+  - each argument reaches the SQL unchanged: compared with `=`, `<`, `>` or a regex, not through `icontains` or
+    `startswith`, whose lookups rewrite it into a pattern. Every declared argument must appear in the SQL's
+    parameters;
+  - argument types are str, int or UUID, and never None: the ORM writes `= None` as `IS NULL`, another SQL;
   - the result is a list, never a queryset: a queryset derived from it would run the stale SQL.
 """
 
@@ -121,6 +121,8 @@ class PreparedQuery(Generic[T]):
     def __call__(self, **arguments: Any) -> list[T]:
         if arguments.keys() != self._arguments.keys():
             raise TypeError(f"Expected the arguments {sorted(self._arguments)}, got {sorted(arguments)}.")
+        if None in arguments.values():
+            raise TypeError(f"A prepared query's arguments cannot be None (got {arguments}).")
         template, compiled = self._prepared()
         queryset = template._chain()  # Django's copy: the same iterable (models or rows), fields and fetch mode
         queryset.query.arguments = compiled.params_for(arguments)

@@ -103,5 +103,7 @@ def test_arguments_must_be_the_declared_ones(db):
     by_folder = PreparedQuery(lambda folder_id: Secret.objects.filter(folder_id=folder_id), folder_id=uuid.UUID)
     with pytest.raises(TypeError, match="Expected the arguments"):
         by_folder(folder=uuid.uuid4())
+    with pytest.raises(TypeError, match="cannot be None"):  # the queryset would say IS NULL, another query
+        by_folder(folder_id=None)
     with pytest.raises(ImproperlyConfigured, match="use str, int or UUID"):
         PreparedQuery(lambda when: Secret.objects.filter(created_at=when), when=float)(when=1.0)
