@@ -71,10 +71,6 @@ def server_access_change(request: HttpRequest, server_id) -> HttpResponse:
 # --- A server: secrets files written by syncs, its Devpilot tags and allowed reload commands ---------------
 
 
-def _syncs(syncs: list) -> str:
-    return f"{len(syncs)} sync{'' if len(syncs) == 1 else 's'}"
-
-
 @workspace_view()
 def server_files(request: HttpRequest, server_id) -> HttpResponse:
     from syncs.destinations import devpilot_server
@@ -92,7 +88,8 @@ def server_files(request: HttpRequest, server_id) -> HttpResponse:
                                                               request=request)
             saved = "Saved."
             if joined:
-                saved += f" {_syncs(joined)} now write{'s' if len(joined) == 1 else ''} to this server."
+                saved += (" 1 sync now writes to this server." if len(joined) == 1 else
+                          f" {len(joined)} syncs now write to this server.")
             if left:
                 saved += (" 1 sync takes its keys out of this server's file." if len(left) == 1 else
                           f" {len(left)} syncs take their keys out of this server's files.")

@@ -492,11 +492,11 @@ def set_server_options(server: Server, tags_text: str, reload_text: str, *,
     if "reload commands" in changed:
         audit.record(server.workspace, "server.reload_commands_changed", request=request, target=server)
     # Auto-syncs to a tag it got write their file now; those to a tag it lost take their keys out of it.
-    following = Sync.objects.filter(destination=name, workspace=server.workspace_id, auto_sync_enabled=True)
-    joined, left = list(following.filter(server_tag__in=added)), list(following.filter(server_tag__in=removed))
-    for sync in joined + left:
+    reached = list(Sync.objects.filter(destination=name, workspace=server.workspace_id,
+                                       server_tag__in=added | removed, auto_sync_enabled=True))
+    for sync in reached:
         queue(sync)
-    return joined, left
+    return [s for s in reached if s.server_tag in added], [s for s in reached if s.server_tag in removed]
 
 
 def server_deliveries(server: Server) -> list[tuple[Sync, dict]]:
