@@ -121,8 +121,9 @@ class PreparedQuery(Generic[T]):
     def __call__(self, **arguments: Any) -> list[T]:
         if arguments.keys() != self._arguments.keys():
             raise TypeError(f"Expected the arguments {sorted(self._arguments)}, got {sorted(arguments)}.")
-        if None in arguments.values():
-            raise TypeError(f"A prepared query's arguments cannot be None (got {arguments}).")
+        if None in arguments.values():  # named, not shown: an argument may be a token's hash
+            missing = sorted(name for name, value in arguments.items() if value is None)
+            raise TypeError(f"A prepared query's arguments cannot be None ({', '.join(missing)} is).")
         template, compiled = self._prepared()
         queryset = template._chain()  # Django's copy: the same iterable (models or rows), fields and fetch mode
         queryset.query.arguments = compiled.params_for(arguments)
